@@ -1,0 +1,19 @@
+"""TRAC, the parameter-free optimizer for lifelong learning, as an Optax transform."""
+
+from trac_optax._diagnostics import scale
+from trac_optax._diagnostics import trac_state
+from trac_optax._erfi import erfi
+from trac_optax._trac import DEFAULT_BETAS
+from trac_optax._trac import TracState
+from trac_optax._trac import trac
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "DEFAULT_BETAS",
+    "TracState",
+    "erfi",
+    "scale",
+    "trac",
+    "trac_state",
+)

@@ -1,0 +1,69 @@
+"""Reading TRAC's tuner from an optimizer state, however deeply nested."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from trac_optax._trac import TracState
+
+
+def trac_state(opt_state: optax.OptState) -> TracState:
+  """Finds the one :class:`TracState` inside a (nested) Optax state.
+
+  Works through ``optax.chain``, ``optax.masked``, ``optax.partition``,
+  ``optax.inject_hyperparams``, ``optax.MultiSteps`` and any other nesting of
+  NamedTuples, tuples and dicts, inside or outside ``jax.jit``.
+
+  Args:
+    opt_state: the state returned by ``init``/``update`` of a transform that
+      contains exactly one :func:`trac_optax.trac`.
+
+  Returns:
+    The :class:`TracState`. Its fields ``tuner_scales`` (last output of each
+    tuner), ``count`` (applied steps) and ``skipped`` (non-finite steps
+    skipped) are the tuner diagnostics.
+
+  Raises:
+    ValueError: when the state holds no ``TracState``, or more than one (then
+      the error lists their paths: pass the sub-state you mean).
+  """
+  if isinstance(opt_state, TracState):
+    return opt_state
+  found = optax.tree.get_all_with_path(opt_state, "TracState")
+  if not found:
+    raise ValueError(
+        "no TracState in this optimizer state: was the transform built with "
+        "trac_optax.trac(...)? Pass the state returned by its init/update.")
+  if len(found) > 1:
+    paths = ", ".join(jax.tree_util.keystr(path) for path, _ in found)
+    raise ValueError(
+        f"{len(found)} TracStates in this optimizer state (at {paths}); "
+        "pass the sub-state of the one you want, e.g. scale(state[0]).")
+  return found[0][1]
+
+
+def scale(opt_state: optax.OptState) -> jax.Array:
+  r"""The current scale :math:`S = \max(\sum_j s_j, 0)` of a TRAC state.
+
+  The params in use are :math:`\theta_\text{ref} + S\,\Delta`. A pure
+  function of the state, so it can be logged from inside a jitted loop.
+
+  Args:
+    opt_state: a state holding exactly one TRAC state (see
+      :func:`trac_state`).
+
+  Returns:
+    A scalar array in the tuner dtype (float32, or float64 for float64
+    params).
+
+  Examples:
+    >>> import jax.numpy as jnp, optax, trac_optax
+    >>> tx = optax.chain(optax.clip_by_global_norm(1.0),
+    ...                  trac_optax.trac(optax.adam(1e-3)))
+    >>> float(trac_optax.scale(tx.init({"w": jnp.zeros(2)})))
+    0.0
+  """
+  state = trac_state(opt_state)
+  return jnp.maximum(jnp.sum(state.tuner_scales), 0.0)
