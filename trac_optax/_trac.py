@@ -202,8 +202,10 @@ def trac(
         skipped=jnp.zeros((), jnp.int32),
         # A distinct buffer, so params and state can both be donated.
         reference=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+        # zeros_like keeps each param's sharding, so delta is laid out like
+        # the params (and explicitly sharded meshes type-check).
         delta=jax.tree.map(
-            lambda p: jnp.zeros(jnp.shape(p), _offset_dtype(p.dtype)), params),
+            lambda p: jnp.zeros_like(p, dtype=_offset_dtype(p.dtype)), params),
         v=zeros,
         sigma=zeros,
         tuner_scales=zeros,
