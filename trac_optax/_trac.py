@@ -196,7 +196,9 @@ def trac(
   def init_fn(params: optax.Params) -> TracState:
     _validation.check_float_params(params)
     tuner_dtype = _tuner_dtype(params)
-    zeros = jnp.zeros((num_betas,), tuner_dtype)
+    # Separate buffers per field (not one shared zeros array), so the whole
+    # state can be donated.
+    zeros = lambda: jnp.zeros((num_betas,), tuner_dtype)
     return TracState(
         count=jnp.zeros((), jnp.int32),
         skipped=jnp.zeros((), jnp.int32),
@@ -206,9 +208,9 @@ def trac(
         # the params (and explicitly sharded meshes type-check).
         delta=jax.tree.map(
             lambda p: jnp.zeros_like(p, dtype=_offset_dtype(p.dtype)), params),
-        v=zeros,
-        sigma=zeros,
-        tuner_scales=zeros,
+        v=zeros(),
+        sigma=zeros(),
+        tuner_scales=zeros(),
         base_optimizer_state=base.init(params),
     )
 
