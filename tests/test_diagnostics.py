@@ -1,0 +1,75 @@
+"""trac_optax.scale and trac_optax.trac_state through nested Optax states."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import trac_optax
+
+PARAMS = {"policy": jnp.ones(3), "value": jnp.ones(2)}
+
+
+def _train(tx, steps=4):
+  """A few jitted steps; returns the state and the S read inside the jit."""
+  params, state = PARAMS, tx.init(PARAMS)
+
+  @jax.jit
+  def step(params, state, sign):
+    grads = jax.tree.map(lambda p: sign * jnp.ones_like(p), params)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state, trac_optax.scale(state)
+
+  for _ in range(steps):
+    params, state, inside = step(params, state, 1.0)
+  return state, inside
+
+
+def _direct_scale(state):
+  return max(float(np.sum(np.asarray(state.tuner_scales))), 0.0)
+
+
+WRAPPERS = {
+    "bare": lambda t: t,
+    "chain": lambda t: optax.chain(optax.clip_by_global_norm(1.0), t),
+    "masked": lambda t: optax.masked(t, {"policy": True, "value": False}),
+    "multisteps": lambda t: optax.MultiSteps(t, every_k_schedule=2),
+    "inject": lambda t: optax.inject_hyperparams(trac_optax.trac)(
+        optax.adam(1e-2), s_init=1e-8),
+}
+
+
+@pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
+def test_scale_is_found_through_nesting(wrapper):
+  tx = WRAPPERS[wrapper](trac_optax.trac(optax.adam(1e-2)))
+  state, inside = _train(tx)
+  found = trac_optax.trac_state(state)
+  assert isinstance(found, trac_optax.TracState)
+  assert int(found.count) >= 1
+  s = float(trac_optax.scale(state))
+  assert s == _direct_scale(found) == float(inside)
+  assert s > 0
+  assert found is optax.tree.get(state, "TracState") or wrapper == "bare"
+
+
+def test_no_trac_state_is_a_clear_error():
+  state = optax.adam(1e-3).init(PARAMS)
+  with pytest.raises(ValueError, match="no TracState"):
+    trac_optax.scale(state)
+
+
+def test_two_trac_states_is_a_clear_error_naming_paths():
+  tx = optax.partition(
+      {"p": trac_optax.trac(optax.adam(1e-2)),
+       "v": trac_optax.trac(optax.sgd(1e-2))},
+      {"policy": "p", "value": "v"})
+  state = tx.init(PARAMS)
+  with pytest.raises(ValueError, match="2 TracStates") as error:
+    trac_optax.scale(state)
+  assert "inner_states" in str(error.value)
+  # Each group's S is readable from its own sub-state.
+  for group in ("p", "v"):
+    assert float(trac_optax.scale(state.inner_states[group])) == 0.0
