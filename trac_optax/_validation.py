@@ -98,3 +98,31 @@ def check_same_structure(updates: Any, params: Any) -> None:
           f"trac got a gradient of shape {jnp.shape(g)} for the param at "
           f"{jax.tree_util.keystr(path) or '<root>'} of shape "
           f"{jnp.shape(p)}; they must match.")
+
+
+def missing_params_message(transform: str) -> str:
+  return (f"{transform} needs the current parameters: call "
+          f"`update(grads, state, params)`. You are not passing `params` "
+          "when calling `update`.")
+
+
+def _concrete_scalar(transform: str, name: str, value: Any) -> float | None:
+  if np.ndim(value) != 0:
+    raise ValueError(f"{transform} expects {name} to be a scalar; got shape "
+                     f"{np.shape(value)}.")
+  concrete = _concrete(value)
+  return None if concrete is None else float(concrete)
+
+
+def check_non_negative(transform: str, name: str, value: Any) -> None:
+  concrete = _concrete_scalar(transform, name, value)
+  if concrete is not None and not (np.isfinite(concrete) and concrete >= 0):
+    raise ValueError(f"{transform} expects {name} >= 0 and finite; got "
+                     f"{name}={concrete!r}.")
+
+
+def check_unit_interval(transform: str, name: str, value: Any) -> None:
+  concrete = _concrete_scalar(transform, name, value)
+  if concrete is not None and not 0 <= concrete <= 1:
+    raise ValueError(f"{transform} expects {name} in [0, 1]; got "
+                     f"{name}={concrete!r}.")

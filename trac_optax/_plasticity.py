@@ -1,0 +1,137 @@
+"""Classic plasticity baselines as Optax transforms: L2-init and shrink-and-perturb."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from trac_optax import _validation
+
+
+class L2InitState(NamedTuple):
+  """State of :func:`l2_init`: the initial params."""
+
+  initial_params: optax.Params
+
+
+def l2_init(strength: float | jax.Array) -> optax.GradientTransformation:
+  r"""Adds the gradient of an L2 penalty towards the initial params.
+
+  The regulariser :math:`\frac{\lambda}{2}\lVert\theta - \theta_0\rVert^2`
+  of Kumar et al. (L2-init), whose gradient is added to the incoming one:
+
+  .. math:: g_t \leftarrow g_t + \lambda\,(\theta_t - \theta_0)
+
+  Put it before the optimizer: ``optax.chain(l2_init(1e-2), optax.adam(lr))``.
+  Unlike TRAC, the strength :math:`\lambda` is fixed; the paper found the best
+  value to differ from one environment to the next.
+
+  Args:
+    strength: :math:`\lambda \ge 0`.
+
+  Returns:
+    An ``optax.GradientTransformation`` whose ``update`` requires ``params``.
+
+  References:
+    Kumar, Marklund, Van Roy, `Maintaining Plasticity in Continual Learning
+    via Regenerative Regularization <https://arxiv.org/abs/2308.11958>`_, 2023.
+
+  Examples:
+    >>> import jax.numpy as jnp, optax, trac_optax
+    >>> tx = trac_optax.l2_init(0.5)
+    >>> state = tx.init(jnp.zeros(2))
+    >>> updates, _ = tx.update(jnp.zeros(2), state, jnp.array([2.0, -4.0]))
+    >>> updates
+    Array([ 1., -2.], dtype=float32)
+  """
+  _validation.check_non_negative("l2_init", "strength", strength)
+
+  def init_fn(params):
+    return L2InitState(
+        initial_params=jax.tree.map(lambda p: jnp.array(p, copy=True), params))
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError(_validation.missing_params_message("l2_init"))
+    updates = jax.tree.map(
+        lambda g, p, p0: (g + strength * (p - p0)).astype(g.dtype),
+        updates, params, state.initial_params)
+    return updates, state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+class ShrinkPerturbState(NamedTuple):
+  """State of :func:`shrink_and_perturb`: step count and random key."""
+
+  count: jax.Array
+  key: jax.Array
+
+
+def shrink_and_perturb(
+    shrink: float | jax.Array,
+    noise_scale: float | jax.Array,
+    every: int,
+    seed: int | jax.Array = 0,
+) -> optax.GradientTransformation:
+  r"""Every ``every`` steps, shrinks the params and adds Gaussian noise.
+
+  After the incoming update :math:`u_t` is applied, on steps
+  :math:`t = k \cdot \text{every}` (:math:`k \ge 1`, counting from 1) the
+  params become
+
+  .. math:: \theta_{t+1} = \alpha\,(\theta_t + u_t) + \sigma\,\xi,
+            \qquad \xi \sim \mathcal N(0, I)
+
+  and on every other step :math:`\theta_{t+1} = \theta_t + u_t`. Put it after
+  the optimizer: ``optax.chain(optax.adam(lr), shrink_and_perturb(...))``.
+  With ``shrink=1`` and ``noise_scale=0`` it changes nothing.
+
+  Args:
+    shrink: :math:`\alpha`, in ``[0, 1]``.
+    noise_scale: :math:`\sigma \ge 0`, the standard deviation of the noise.
+    every: apply every this many steps (a positive int).
+    seed: seed of the noise's random key.
+
+  Returns:
+    An ``optax.GradientTransformation`` whose ``update`` requires ``params``.
+
+  References:
+    Ash, Adams, `On Warm-Starting Neural Network Training
+    <https://arxiv.org/abs/1910.08475>`_, NeurIPS 2020.
+  """
+  _validation.check_non_negative("shrink_and_perturb", "noise_scale",
+                                 noise_scale)
+  _validation.check_unit_interval("shrink_and_perturb", "shrink", shrink)
+  if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+    raise ValueError("shrink_and_perturb expects `every` to be a positive int "
+                     f"(steps between applications); got {every!r}.")
+
+  def init_fn(params):
+    del params
+    return ShrinkPerturbState(count=jnp.zeros((), jnp.int32),
+                              key=jax.random.PRNGKey(seed))
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError(_validation.missing_params_message("shrink_and_perturb"))
+    count = optax.safe_increment(state.count)
+    apply = (count % every) == 0
+    key, noise_key = jax.random.split(state.key)
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.tree.unflatten(treedef, list(jax.random.split(noise_key,
+                                                             len(leaves))))
+
+    def perturbed(u, p, k):
+      moved = p + u
+      noise = jax.random.normal(k, jnp.shape(p), jnp.result_type(moved))
+      target = shrink * moved + noise_scale * noise
+      return jnp.where(apply, target - p, u).astype(u.dtype)
+
+    updates = jax.tree.map(perturbed, updates, params, keys)
+    return updates, ShrinkPerturbState(count=count, key=key)
+
+  return optax.GradientTransformation(init_fn, update_fn)
