@@ -1,0 +1,244 @@
+"""PPO, PureJaxRL-style: one jitted function trains every seed on one task.
+
+Rollouts are a ``lax.scan`` over steps of vmapped environments; updates a
+``lax.scan`` over epochs and minibatches; seeds a ``jax.vmap``. The task
+index is an array argument, so the same compiled function serves every task.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from trac_optax.lifelong._config import LifelongConfig
+from trac_optax.lifelong._networks import MLP
+from trac_optax.lifelong._optimizers import optimizer_scale
+from trac_optax.lifelong._tasks import TaskSuite
+
+
+class AgentState(NamedTuple):
+  """What one seed carries from task to task."""
+
+  params: Any
+  """``{"actor": ..., "critic": ...}``, updated by one optimizer."""
+  opt_state: optax.OptState
+  key: jax.Array
+  """Key for rollouts and minibatch shuffles."""
+  task_key: jax.Array
+  """Key from which the suite draws this seed's tasks."""
+
+
+class Transition(NamedTuple):
+  """One environment step, stacked over steps and environments."""
+
+  obs: jax.Array
+  action: jax.Array
+  log_prob: jax.Array
+  value: jax.Array
+  reward: jax.Array
+  terminated: jax.Array
+  done: jax.Array
+  final_obs: jax.Array
+  episode_return: jax.Array
+  episode_done: jax.Array
+
+
+def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array,
+        terminated: jax.Array, done: jax.Array, gamma: float,
+        gae_lambda: float) -> tuple[jax.Array, jax.Array]:
+  r"""Generalised advantage estimates over a rollout (time on axis 0).
+
+  .. math::
+
+     \delta_t = r_t + \gamma (1 - \mathrm{term}_t) V'_t - V_t, \qquad
+     A_t = \delta_t + \gamma \lambda (1 - \mathrm{done}_t) A_{t+1}
+
+  with :math:`A_T = 0`. :math:`V'_t` is the value of the observation that
+  step ``t`` led to (before any automatic reset), so a truncated episode
+  bootstraps from its last state while a terminated one does not, and the
+  last step of the rollout bootstraps from its successor.
+
+  Args:
+    rewards, values, next_values: float arrays of shape ``[T, ...]``.
+    terminated: whether step ``t`` ended its episode in a terminal state.
+    done: whether step ``t`` ended its episode (terminated or truncated).
+    gamma: discount.
+    gae_lambda: GAE lambda.
+
+  Returns:
+    ``(advantages, value_targets)``, where targets are advantages + values.
+  """
+  not_terminal = 1.0 - terminated.astype(values.dtype)
+  not_done = 1.0 - done.astype(values.dtype)
+  deltas = rewards + gamma * not_terminal * next_values - values
+
+  def backward(next_advantage, step):
+    delta, keep = step
+    advantage = delta + gamma * gae_lambda * keep * next_advantage
+    return advantage, advantage
+
+  _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]),
+                               (deltas, not_done), reverse=True)
+  return advantages, advantages + values
+
+
+class PPO:
+  """A PPO learner for a task suite and an optimizer.
+
+  Args:
+    config: the run's configuration.
+    suite: the task sequence.
+    optimizer: any Optax transform; ``update`` is always given the params.
+  """
+
+  def __init__(self, config: LifelongConfig, suite: TaskSuite,
+               optimizer: optax.GradientTransformation):
+    self.config = config
+    self.suite = suite
+    self.optimizer = optimizer
+    self.actor = MLP(out=suite.num_actions, hidden=config.hidden,
+                     layers=config.layers, layer_norm=config.layer_norm)
+    self.critic = MLP(out=1, hidden=config.hidden, layers=config.layers,
+                      layer_norm=config.layer_norm)
+
+  # Pieces for one seed (vmapped over seeds by the callers below).
+
+  def _init_one(self, key: jax.Array) -> AgentState:
+    key, task_key, actor_key, critic_key = jax.random.split(key, 4)
+    dummy = jnp.zeros(self.suite.obs_shape, jnp.float32)
+    params = {"actor": self.actor.init(actor_key, dummy),
+              "critic": self.critic.init(critic_key, dummy)}
+    return AgentState(params=params, opt_state=self.optimizer.init(params),
+                      key=key, task_key=task_key)
+
+  def _value(self, params: Any, obs: jax.Array) -> jax.Array:
+    return self.critic.apply(params["critic"], obs)[..., 0]
+
+  def _rollout(self, params, env_params, env_state, obs, key):
+    env = self.suite.env
+    cfg = self.config
+
+    def step(carry, _):
+      env_state, obs, key = carry
+      key, action_key, env_key = jax.random.split(key, 3)
+      logits = self.actor.apply(params["actor"], obs)
+      action = jax.random.categorical(action_key, logits)
+      log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits),
+                                     action[:, None], axis=-1)[:, 0]
+      value = self._value(params, obs)
+      env_keys = jax.random.split(env_key, cfg.num_envs)
+      next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
+          env.step, in_axes=(0, 0, 0, None))(env_keys, env_state, action,
+                                             env_params)
+      transition = Transition(
+          obs=obs, action=action, log_prob=log_prob, value=value,
+          reward=reward * cfg.reward_scale, terminated=terminated,
+          done=jnp.logical_or(terminated, truncated),
+          final_obs=info["final_observation"],
+          episode_return=info["returned_episode_returns"],
+          episode_done=info["returned_episode"])
+      return (env_state, next_obs, key), transition
+
+    (env_state, obs, _), trajectory = jax.lax.scan(
+        step, (env_state, obs, key), None, cfg.num_steps)
+    return env_state, obs, trajectory
+
+  def _loss(self, params, batch):
+    cfg = self.config
+    obs, action, old_log_prob, advantage, target = batch
+    log_probs = jax.nn.log_softmax(self.actor.apply(params["actor"], obs))
+    log_prob = jnp.take_along_axis(log_probs, action[:, None], axis=-1)[:, 0]
+    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    ratio = jnp.exp(log_prob - old_log_prob)
+    clipped = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
+    policy_loss = -jnp.minimum(ratio * advantage, clipped * advantage).mean()
+    value_loss = 0.5 * jnp.square(self._value(params, obs) - target).mean()
+    entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1).mean()
+    return policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+
+  def _update(self, params, opt_state, batch, key):
+    cfg = self.config
+    used = cfg.num_minibatches * cfg.minibatch_size
+    grad_fn = jax.grad(self._loss)
+
+    def minibatch_step(carry, minibatch):
+      params, opt_state = carry
+      grads = grad_fn(params, minibatch)
+      updates, opt_state = self.optimizer.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), None
+
+    def epoch(carry, epoch_key):
+      order = jax.random.permutation(epoch_key, cfg.batch_size)[:used]
+      minibatches = jax.tree.map(
+          lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size)
+                                     + x.shape[1:]), batch)
+      return jax.lax.scan(minibatch_step, carry, minibatches)[0], None
+
+    (params, opt_state), _ = jax.lax.scan(
+        epoch, (params, opt_state), jax.random.split(key, cfg.epochs))
+    return params, opt_state
+
+  def _iteration(self, carry, _):
+    agent, env_params, env_state, obs = carry
+    cfg = self.config
+    key, rollout_key, update_key = jax.random.split(agent.key, 3)
+    env_state, obs, traj = self._rollout(agent.params, env_params, env_state,
+                                         obs, rollout_key)
+    next_values = self._value(agent.params, traj.final_obs)
+    advantages, targets = gae(traj.reward, traj.value, next_values,
+                              traj.terminated, traj.done, cfg.gamma,
+                              cfg.gae_lambda)
+    flat = lambda x: x.reshape((cfg.batch_size,) + x.shape[2:])
+    batch = tuple(map(flat, (traj.obs, traj.action, traj.log_prob, advantages,
+                             targets)))
+    params, opt_state = self._update(agent.params, agent.opt_state, batch,
+                                     update_key)
+    agent = agent._replace(params=params, opt_state=opt_state, key=key)
+    episodes = traj.episode_done.sum()
+    mean_return = jnp.where(
+        episodes > 0,
+        jnp.sum(traj.episode_return * traj.episode_done) / jnp.maximum(
+            episodes, 1), jnp.nan)
+    metrics = {
+        "return": mean_return.astype(jnp.float32),
+        "episodes": episodes.astype(jnp.int32),
+        "scale": optimizer_scale(opt_state),
+        "obs_mean": traj.obs.mean(axis=(0, 1)),
+    }
+    return (agent, env_params, env_state, obs), metrics
+
+  def _train_task_one(self, agent: AgentState, task: jax.Array):
+    cfg = self.config
+    env_params = self.suite.task_params(agent.task_key, task)
+    key, reset_key = jax.random.split(agent.key)
+    obs, env_state = jax.vmap(self.suite.env.reset, in_axes=(0, None))(
+        jax.random.split(reset_key, cfg.num_envs), env_params)
+    carry = (agent._replace(key=key), env_params, env_state, obs)
+    (agent, *_), metrics = jax.lax.scan(self._iteration, carry, None,
+                                        cfg.iterations_per_task)
+    return agent, metrics
+
+  # Vmapped over seeds.
+
+  def init(self, keys: jax.Array) -> AgentState:
+    """Initial agent states for a batch of seed keys ``[num_seeds]``."""
+    return jax.vmap(self._init_one)(keys)
+
+  def train_task(self, agents: AgentState, task: jax.Array):
+    """Trains every seed for ``iterations_per_task`` iterations on ``task``.
+
+    Args:
+      agents: states batched over seeds.
+      task: int32 scalar, the task index (same for all seeds).
+
+    Returns:
+      ``(agents, metrics)``; metrics map names to arrays of shape
+      ``[num_seeds, iterations_per_task, ...]``: ``return`` (mean
+      undiscounted, unscaled return of the episodes completed in the
+      iteration, NaN if none), ``episodes``, ``scale`` (S after the
+      iteration; NaN for optimizers without one) and ``obs_mean``.
+    """
+    return jax.vmap(self._train_task_one, in_axes=(0, None))(agents, task)

@@ -1,0 +1,179 @@
+"""Writing a results folder: per-iteration CSV, summary table, plots."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+import platform
+from collections.abc import Sequence
+
+import numpy as np
+
+from trac_optax.lifelong._run import LifelongRun
+from trac_optax.lifelong._stats import summary_rows
+from trac_optax.lifelong._stats import summary_table
+
+CSV_COLUMNS = ("optimizer", "seed", "task", "iteration", "env_steps", "return",
+               "episodes", "scale")
+"""Columns of ``iterations.csv``: one row per optimizer, seed and iteration."""
+
+
+def _versions() -> dict[str, str]:
+  import flax
+  import gymnax
+  import jax
+  import optax
+
+  return {"python": platform.python_version(), "jax": jax.__version__,
+          "optax": optax.__version__, "flax": flax.__version__,
+          "gymnax": getattr(gymnax, "__version__", "?"),
+          "machine": f"{platform.machine()} {jax.default_backend()}, "
+                     f"{jax.device_count()} device(s)"}
+
+
+def write_csv(path: pathlib.Path, runs: Sequence[LifelongRun]) -> None:
+  """Writes every iteration of every seed of every run to ``path``."""
+  with open(path, "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(CSV_COLUMNS)
+    for run in runs:
+      cfg = run.config
+      steps = run.env_steps
+      for seed in range(cfg.num_seeds):
+        for i in range(cfg.num_iterations):
+          writer.writerow((
+              run.name, seed, i // cfg.iterations_per_task + 1, i + 1,
+              int(steps[i]), f"{run.returns[seed, i]:.6g}",
+              int(run.episodes[seed, i]), f"{run.scale[seed, i]:.6g}"))
+
+
+def _smooth(y: np.ndarray, window: int) -> np.ndarray:
+  """Trailing moving average along the last axis, NaN-aware."""
+  if window <= 1:
+    return y
+  filled = np.nan_to_num(y)
+  valid = (~np.isnan(y)).astype(float)
+  kernel = np.ones(window)
+  conv = lambda a: np.apply_along_axis(
+      lambda r: np.convolve(r, kernel)[:r.size], -1, a)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return conv(filled) / conv(valid)
+
+
+def _figure(height: float):
+  """A new Matplotlib figure and axes, headless."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  return plt.subplots(figsize=(10, height))
+
+
+def _finish(fig, ax, path: pathlib.Path, cfg, ylabel: str, title: str) -> None:
+  """Marks the task shifts, labels, saves and closes the figure."""
+  import matplotlib.pyplot as plt
+
+  for t in range(1, cfg.num_tasks):
+    ax.axvline(t * cfg.iterations_per_task * cfg.batch_size, color="grey",
+               ls="--", lw=0.8)
+  ax.set_xlabel("environment steps per seed (dashed: task shifts)")
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def plot_returns(path: pathlib.Path, runs: Sequence[LifelongRun],
+                 title: str) -> None:
+  """Return against environment steps: mean over seeds, +-1 standard error."""
+  cfg = runs[0].config
+  window = max(1, min(10, cfg.iterations_per_task // 10))
+  fig, ax = _figure(4.5)
+  for run in runs:
+    steps = run.env_steps
+    per_seed = _smooth(run.returns, window)
+    mean = np.nanmean(per_seed, axis=0)
+    n = np.maximum(np.sum(~np.isnan(per_seed), axis=0), 1)
+    sem = np.nanstd(per_seed, axis=0) / np.sqrt(n)
+    line, = ax.plot(steps, mean, label=run.name, lw=1.2)
+    ax.fill_between(steps, mean - sem, mean + sem, color=line.get_color(),
+                    alpha=0.2, lw=0)
+  _finish(fig, ax, path, cfg, "episode return",
+          f"{title}: mean over {cfg.num_seeds} seeds (+-1 s.e., "
+          f"{window}-iteration moving average)")
+
+
+def plot_scales(path: pathlib.Path, runs: Sequence[LifelongRun],
+                title: str) -> None:
+  """S against environment steps for the runs that have one (log scale)."""
+  cfg = runs[0].config
+  fig, ax = _figure(4.0)
+  for run in runs:
+    if np.all(np.isnan(run.scale)):
+      continue
+    line, = ax.plot(run.env_steps, np.nanmean(run.scale, axis=0),
+                    label=f"{run.name} (mean)", lw=1.5)
+    for seed_scale in run.scale:
+      ax.plot(run.env_steps, seed_scale, color=line.get_color(), lw=0.4,
+              alpha=0.35)
+  ax.set_yscale("symlog", linthresh=1e-4)
+  _finish(fig, ax, path, cfg, "S (thin lines: seeds)",
+          f"{title}: learned scale S")
+
+
+def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
+                  command: str = "", plots: bool = True) -> str:
+  """Writes a results folder and returns the summary table.
+
+  Files: ``config.json`` (configuration, versions, timings),
+  ``iterations.csv`` (:data:`CSV_COLUMNS`), ``summary.md`` and
+  ``summary.json`` (mean return per task and over the run, per optimizer,
+  with 95% bootstrap intervals over seeds), and with ``plots``
+  ``returns.png`` and ``scale.png``.
+
+  Args:
+    out: the folder, created if missing.
+    runs: one run per optimizer, same configuration.
+    command: the command line that produced the runs, recorded.
+    plots: write the PNG plots.
+
+  Returns:
+    The summary table as Markdown.
+  """
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  cfg = runs[0].config
+  title = (f"{cfg.env}, {cfg.num_tasks} tasks x {cfg.iterations_per_task} "
+           "iterations")
+  task_returns = {run.name: run.task_returns() for run in runs}
+  table = summary_table(
+      task_returns,
+      title=f"Mean episode return per task, {title}, mean over "
+      f"{cfg.num_seeds} seeds [95% bootstrap interval]\n")
+  meta = {
+      "command": command,
+      "config": dataclasses.asdict(cfg),
+      "versions": _versions(),
+      "timings": {run.name: {
+          "compile_seconds": round(run.compile_seconds, 2),
+          "train_seconds": round(run.train_seconds, 2),
+          "env_steps_per_second": round(run.steps_per_second, 1)}
+                  for run in runs},
+  }
+  (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+  write_csv(out / "iterations.csv", runs)
+  (out / "summary.md").write_text(table + "\n")
+  rows = [{"task": label,
+           **{name: cell._asdict() for name, cell in cells.items()}}
+          for label, cells in summary_rows(task_returns)]
+  (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+  if plots:
+    plot_returns(out / "returns.png", runs, title)
+    plot_scales(out / "scale.png", runs, title)
+  return table

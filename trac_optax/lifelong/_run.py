@@ -1,0 +1,141 @@
+"""Running a whole task sequence for one optimizer, with a progress bar."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from trac_optax.lifelong._config import LifelongConfig
+from trac_optax.lifelong._optimizers import make_optimizer
+from trac_optax.lifelong._ppo import PPO
+from trac_optax.lifelong._tasks import TaskSuite
+from trac_optax.lifelong._tasks import control_suite
+
+
+@dataclasses.dataclass
+class LifelongRun:
+  """Per-iteration results of one optimizer over all seeds.
+
+  Attributes:
+    name: the optimizer's name.
+    config: the run's configuration.
+    returns: ``[num_seeds, num_iterations]`` mean undiscounted return of the
+      episodes completed in each iteration (NaN where none completed).
+    episodes: ``[num_seeds, num_iterations]`` episodes completed.
+    scale: ``[num_seeds, num_iterations]`` the optimizer's S after each
+      iteration (NaN for optimizers without one).
+    obs_mean: ``[num_seeds, num_iterations, *obs_shape]`` mean observation
+      seen in each iteration.
+    compile_seconds: time to compile the training function.
+    train_seconds: time spent training, compile excluded.
+  """
+
+  name: str
+  config: LifelongConfig
+  returns: np.ndarray
+  episodes: np.ndarray
+  scale: np.ndarray
+  obs_mean: np.ndarray
+  compile_seconds: float
+  train_seconds: float
+
+  @property
+  def env_steps(self) -> np.ndarray:
+    """Environment steps per seed at the end of each iteration."""
+    cfg = self.config
+    return cfg.batch_size * np.arange(1, cfg.num_iterations + 1)
+
+  @property
+  def steps_per_second(self) -> float:
+    """Environment steps per second, all seeds together, compile excluded."""
+    total = self.config.num_seeds * self.config.batch_size
+    return total * self.config.num_iterations / self.train_seconds
+
+  def task_returns(self) -> np.ndarray:
+    """``[num_seeds, num_tasks]`` mean return over each task's iterations."""
+    cfg = self.config
+    per_task = self.returns.reshape(cfg.num_seeds, cfg.num_tasks,
+                                    cfg.iterations_per_task)
+    return np.nanmean(per_task, axis=-1)
+
+
+def run_lifelong(
+    config: LifelongConfig,
+    optimizer: str | optax.GradientTransformation = "trac",
+    *,
+    name: str | None = None,
+    suite: TaskSuite | None = None,
+    progress: bool = True,
+) -> LifelongRun:
+  """Trains PPO with ``optimizer`` on every task of the sequence, all seeds.
+
+  One function is compiled per call; tasks run one after another from
+  Python (so progress shows per task) without recompiling.
+
+  Args:
+    config: the run's configuration.
+    optimizer: a name from :data:`trac_optax.lifelong.OPTIMIZERS` (built at
+      ``config.learning_rate``) or any Optax transform. Its ``update`` is
+      called with the params, over the policy and value networks together.
+    name: label for the results; defaults to the optimizer's name, or
+      ``"custom"``.
+    suite: the task sequence; defaults to
+      :func:`~trac_optax.lifelong.control_suite` for ``config.env``.
+    progress: show a progress bar over tasks with the current mean return.
+
+  Returns:
+    A :class:`LifelongRun`.
+
+  Examples:
+    >>> import optax
+    >>> from trac_optax.lifelong import LifelongConfig, run_lifelong
+    >>> config = LifelongConfig(num_seeds=1, num_tasks=2,
+    ...                         iterations_per_task=1, num_steps=16,
+    ...                         hidden=8, epochs=1, minibatch_size=16)
+    >>> run = run_lifelong(config, optax.sgd(1e-3), progress=False)
+    >>> run.returns.shape
+    (1, 2)
+  """
+  if isinstance(optimizer, str):
+    name = name or optimizer
+    optimizer = make_optimizer(optimizer, config.learning_rate)
+  name = name or "custom"
+  if suite is None:
+    suite = control_suite(config.env,
+                          max_steps_in_episode=config.max_steps_in_episode,
+                          offset_std=config.offset_std)
+  ppo = PPO(config, suite, optimizer)
+  keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
+
+  start = time.perf_counter()
+  agents = jax.jit(ppo.init)(keys)
+  train_task = jax.jit(ppo.train_task).lower(
+      agents, jnp.int32(0)).compile()
+  compile_seconds = time.perf_counter() - start
+
+  chunks = []
+  start = time.perf_counter()
+  bar = tqdm(range(config.num_tasks), desc=f"{name:>8}", unit="task",
+             disable=not progress, leave=True)
+  for task in bar:
+    agents, metrics = train_task(agents, jnp.int32(task))
+    metrics = jax.device_get(metrics)
+    chunks.append(metrics)
+    bar.set_postfix_str(
+        f"task {task + 1} mean return {np.nanmean(metrics['return']):.1f}")
+  bar.close()
+  train_seconds = time.perf_counter() - start
+
+  joined = {k: np.concatenate([c[k] for c in chunks], axis=1)
+            for k in chunks[0]}
+  return LifelongRun(name=name, config=config, returns=joined["return"],
+                     episodes=joined["episodes"], scale=joined["scale"],
+                     obs_mean=joined["obs_mean"],
+                     compile_seconds=compile_seconds,
+                     train_seconds=train_seconds)
