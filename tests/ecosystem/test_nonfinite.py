@@ -1,0 +1,100 @@
+"""A NaN or inf gradient must not poison a lifelong run.
+
+TRAC's own policy: the step changes nothing (zero update; params, base state
+and tuner state kept), ``skipped`` counts it, and the run then goes on
+bit for bit as if the step had never come.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import trac_optax
+from tests.ecosystem import helpers
+
+POISONS = {
+    "nan-one-entry": (np.nan, (1, 0)),
+    "inf-one-entry": (np.inf, (3, 1)),
+    "minus-inf-all": (-np.inf, None),
+}
+
+
+def _poison_grid(value, where):
+  grid = np.zeros((4, 2), np.float32)
+  if where is None:
+    grid[:] = value
+  else:
+    grid[where] = value
+  return grid
+
+
+@functools.lru_cache(maxsize=None)
+def _make_step(base_name):
+  tx = helpers.make_trac(helpers.BASES[base_name]())
+  x, y = helpers.data()
+
+  @jax.jit
+  def step(params, state, poison):
+    grads = jax.grad(helpers.loss)(params, x, y)
+    grads = {"w": grads["w"] + poison, "b": grads["b"]}
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state, updates
+
+  return tx, step
+
+
+@pytest.mark.parametrize("poison", list(POISONS))
+@pytest.mark.parametrize("base_name", ["adam", "adamw", "chain"])
+@pytest.mark.parametrize("bad_step", [0, 5], ids=["at-step-1", "at-step-6"])
+def test_bad_step_is_skipped_exactly(base_name, poison, bad_step):
+  tx, step = _make_step(base_name)
+  clean = jnp.zeros((4, 2), jnp.float32)
+  bad = jnp.asarray(_poison_grid(*POISONS[poison]))
+  steps = 10
+
+  params = helpers.init_params()
+  state = tx.init(params)
+  seen = []
+  for t in range(steps):
+    if t == bad_step:
+      new_params, new_state, updates = step(params, state, bad)
+      for u in jax.tree.leaves(updates):
+        assert not np.any(np.asarray(u)), "a skipped step returns zero updates"
+      helpers.assert_trees_equal(new_params, params)
+      helpers.assert_trees_equal(new_state._replace(skipped=state.skipped), state)
+      assert int(trac_optax.trac_state(new_state).skipped) == 1
+      params, state = new_params, new_state
+    params, state, _ = step(params, state, clean)
+    seen.append((params, state))
+
+  params = helpers.init_params()
+  state = tx.init(params)
+  for t in range(steps):
+    params, state, _ = step(params, state, clean)
+    got_params, got_state = seen[t]
+    helpers.assert_trees_equal(got_params, params)
+    helpers.assert_trees_equal(got_state._replace(skipped=state.skipped), state)
+  assert int(got_state.skipped) == 1 and int(state.skipped) == 0
+  assert int(got_state.count) == steps
+  assert float(trac_optax.scale(state)) > 0
+
+
+def test_skipped_steps_are_counted_through_nesting():
+  tx = optax.chain(optax.clip_by_global_norm(1.0),
+                   helpers.make_trac(optax.sgd(0.1)))
+  params = {"w": jnp.ones((3,))}
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for g in [1.0, np.nan, 2.0, np.inf, np.inf, -1.0]:
+    updates, state = update({"w": jnp.full((3,), g, jnp.float32)}, state, params)
+    params = optax.apply_updates(params, updates)
+    assert all(np.all(np.isfinite(np.asarray(p))) for p in jax.tree.leaves(params))
+  inner = trac_optax.trac_state(state)
+  assert int(inner.skipped) == 3
+  assert int(inner.count) == 3
