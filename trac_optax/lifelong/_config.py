@@ -28,6 +28,9 @@ class LifelongConfig:
     hidden: hidden width of both MLPs.
     layers: hidden layers of both MLPs.
     layer_norm: LayerNorm after each hidden layer.
+    network: ``"mlp"`` (the observation flattened into the MLPs) or
+      ``"cnn"`` (a small convolutional torso before them; image
+      observations only, e.g. MinAtar).
     reward_scale: factor on rewards for learning (returns are reported
       unscaled).
     gamma: discount.
@@ -53,6 +56,7 @@ class LifelongConfig:
   hidden: int = 128
   layers: int = 3
   layer_norm: bool = False
+  network: str = "mlp"
   reward_scale: float = 1.0 / 20.0
   gamma: float = 0.99
   gae_lambda: float = 0.95
@@ -74,6 +78,8 @@ class LifelongConfig:
       raise ValueError(
           f"minibatch_size ({self.minibatch_size}) exceeds the batch of one "
           f"iteration, num_envs * num_steps = {self.batch_size}")
+    if self.network not in ("mlp", "cnn"):
+      raise ValueError(f"network must be 'mlp' or 'cnn', got {self.network!r}")
     for name in ("learning_rate", "reward_scale"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
