@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import optax
 
 from trac_optax.lifelong._config import LifelongConfig
-from trac_optax.lifelong._networks import MLP
 from trac_optax.lifelong._optimizers import optimizer_scale
 from trac_optax.lifelong._tasks import TaskSuite
+from trac_optax.lifelong._torsos import make_networks
 
 
 class AgentState(NamedTuple):
@@ -99,10 +99,8 @@ class PPO:
     self.config = config
     self.suite = suite
     self.optimizer = optimizer
-    self.actor = MLP(out=suite.num_actions, hidden=config.hidden,
-                     layers=config.layers, layer_norm=config.layer_norm)
-    self.critic = MLP(out=1, hidden=config.hidden, layers=config.layers,
-                      layer_norm=config.layer_norm)
+    self.actor, self.critic = make_networks(config, suite.obs_shape,
+                                            suite.num_actions)
 
   # Pieces for one seed (vmapped over seeds by the callers below).
 
