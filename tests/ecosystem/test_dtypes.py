@@ -46,9 +46,18 @@ def _steps(params, steps=4):
   return out
 
 
+def _dtypes(tree):
+  return jax.tree.map(lambda x: jnp.asarray(x).dtype, tree)
+
+
 def _check(dtypes, tuner, deltas):
   params = _tree(dtypes)
+  init_state = trac_optax.trac(optax.sgd(0.1)).init(params)
   for new_params, state, updates in _steps(params):
+    # TRAC's own buffers keep the dtypes init gave them: no recompilation,
+    # and the init state stays a valid checkpoint template.
+    assert _dtypes(state._replace(base_optimizer_state=())) == _dtypes(
+        init_state._replace(base_optimizer_state=()))
     for name, d in zip(params, dtypes):
       assert new_params[name].dtype == d
       assert updates[name].dtype == d
