@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 import trac_optax
+from trac_optax.lifelong import _baselines
 
 
 def _adam(learning_rate: float) -> optax.GradientTransformation:
@@ -27,12 +28,22 @@ OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
     "adam": _adam,
     "trac": _trac,
     "mechanic": _mechanic,
+    "l2init": _baselines.l2init_adam,
+    "shrink_perturb": _baselines.shrink_perturb_adam,
+    "reset": _baselines.reset_adam,
 }
-"""Named optimizers: each maps a learning rate to an Optax transform over Adam."""
+"""Named optimizers: each maps a learning rate (and, for ``l2init`` and
+``shrink_perturb``, keyword options) to an Optax transform over Adam.
+``reset`` is Adam; its runs re-initialise at every task shift."""
 
 
-def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
+def make_optimizer(name: str, learning_rate: float,
+                   **options) -> optax.GradientTransformation:
   """The named optimizer of :data:`OPTIMIZERS` at ``learning_rate``.
+
+  ``options`` go to the optimizer's builder, e.g. ``strength`` for
+  ``l2init`` or ``shrink``, ``noise_scale``, ``every`` for
+  ``shrink_perturb``.
 
   Raises:
     ValueError: for an unknown name.
@@ -40,7 +51,7 @@ def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformat
   if name not in OPTIMIZERS:
     raise ValueError(f"unknown optimizer {name!r}; choose from "
                      f"{', '.join(OPTIMIZERS)} or pass an Optax transform")
-  return OPTIMIZERS[name](learning_rate)
+  return OPTIMIZERS[name](learning_rate, **options)
 
 
 def optimizer_scale(opt_state: optax.OptState) -> jax.Array:

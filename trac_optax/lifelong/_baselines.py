@@ -1,0 +1,55 @@
+"""The classic plasticity remedies over Adam, as the harness's named optimizers.
+
+``l2init`` and ``shrink_perturb`` are Optax transforms around the same Adam
+as ``adam`` and ``trac``; ``reset`` is plain Adam whose run re-initialises
+the networks and the optimizer at every task shift (see
+:func:`trac_optax.lifelong.reinitialise`).
+"""
+
+from __future__ import annotations
+
+import optax
+
+import trac_optax
+
+L2INIT_STRENGTH = 1e-2
+"""Default lambda of ``l2init`` (not tuned; the paper's best differs per task)."""
+
+SHRINK = 0.8
+"""Default factor on the weights of ``shrink_perturb``."""
+
+PERTURB_SCALE = 1e-2
+"""Default standard deviation of ``shrink_perturb``'s noise."""
+
+PERTURB_EVERY = 1000
+"""Default updates between two applications of ``shrink_perturb``."""
+
+
+def l2init_adam(learning_rate: float, *,
+                strength: float = L2INIT_STRENGTH) -> optax.GradientTransformation:
+  """Adam on the loss plus ``strength / 2 * ||theta - theta_0||^2``.
+
+  ``optax.chain(trac_optax.l2_init(strength), optax.adam(learning_rate))``.
+  """
+  return optax.chain(trac_optax.l2_init(strength), optax.adam(learning_rate))
+
+
+def shrink_perturb_adam(learning_rate: float, *, shrink: float = SHRINK,
+                        noise_scale: float = PERTURB_SCALE,
+                        every: int = PERTURB_EVERY,
+                        seed: int = 0) -> optax.GradientTransformation:
+  """Adam, then every ``every`` updates ``theta <- shrink * theta + noise``.
+
+  ``optax.chain(optax.adam(learning_rate),
+  trac_optax.shrink_and_perturb(shrink, noise_scale, every, seed))``. The
+  noise's key comes from ``seed`` alone, so seeds vmapped together draw the
+  same noise (on different weights).
+  """
+  return optax.chain(optax.adam(learning_rate),
+                     trac_optax.shrink_and_perturb(shrink, noise_scale, every,
+                                                   seed))
+
+
+def reset_adam(learning_rate: float) -> optax.GradientTransformation:
+  """Adam; the ``reset`` baseline's run re-initialises it at every shift."""
+  return optax.adam(learning_rate)
