@@ -1,0 +1,199 @@
+"""TRAC on 8 devices: sharded params, data parallelism, shard_map.
+
+These checks need 8 devices. On a CPU-only machine they come from
+``XLA_FLAGS=--xla_force_host_platform_device_count=8``, which only takes
+effect before JAX starts, so ``test_sharding.py`` runs this module in its own
+process. Run it by hand with::
+
+  XLA_FLAGS=--xla_force_host_platform_device_count=8 \\
+    python -m pytest -q tests/ecosystem/multidevice_sharding.py
+
+Every multi-device run is compared with the same run on one device.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+import trac_optax
+
+NUM_DEVICES = 8
+STEPS = 10
+
+pytestmark = pytest.mark.skipif(
+    jax.device_count() < NUM_DEVICES,
+    reason="needs 8 devices: set XLA_FLAGS=--xla_force_host_platform_device_count=8")
+
+
+def _problem():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(64, 16)).astype(np.float32)
+  y = (x @ rng.normal(size=(16, 8)) + 1.0).astype(np.float32)
+  params = {"w": 0.1 * rng.normal(size=(16, 8)).astype(np.float32),
+            "b": np.zeros((8,), np.float32)}
+  return params, x, y
+
+
+def _loss(params, x, y):
+  return jnp.mean((x @ params["w"] + params["b"] - y) ** 2)
+
+
+def _tx():
+  return trac_optax.trac(optax.adamw(0.05, weight_decay=0.1), s_init=1e-4)
+
+
+def _train(params, state, x, y, tx, steps=STEPS):
+  """Jitted full-batch steps; returns the params and state after each step."""
+
+  @jax.jit
+  def step(params, state, x, y):
+    grads = jax.grad(_loss)(params, x, y)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  history = []
+  for _ in range(steps):
+    params, state = step(params, state, x, y)
+    history.append((params, state))
+  return history
+
+
+@functools.lru_cache(maxsize=None)
+def _single_device_run():
+  params, x, y = _problem()
+  params = jax.device_put(params, jax.devices()[0])
+  tx = _tx()
+  return _train(params, tx.init(params), x, y, tx)
+
+
+def _assert_matches_single_device(history):
+  want = _single_device_run()
+  for (params, state), (want_params, want_state) in zip(history, want):
+    for got, ref in zip(jax.tree.leaves((params, state.delta)),
+                        jax.tree.leaves((want_params, want_state.delta))):
+      # float32 tolerance: a sum split over devices rounds differently,
+      # and Adam magnifies that in gradient entries near zero.
+      np.testing.assert_allclose(np.asarray(got), np.asarray(ref),
+                                 rtol=2e-5, atol=1e-5)
+    np.testing.assert_allclose(float(trac_optax.scale(state)),
+                               float(trac_optax.scale(want_state)), rtol=2e-5)
+  assert float(trac_optax.scale(want[-1][1])) > 0
+
+
+def _same_layout(a, b, ndim):
+  return a.is_equivalent_to(b, ndim)
+
+
+def _assert_state_laid_out_like_params(params, state):
+  for p, r, d in zip(jax.tree.leaves(params), jax.tree.leaves(state.reference),
+                     jax.tree.leaves(state.delta)):
+    assert _same_layout(r.sharding, p.sharding, p.ndim)
+    assert _same_layout(d.sharding, p.sharding, p.ndim)
+  for leaf in (state.v, state.sigma, state.tuner_scales, state.count):
+    assert leaf.sharding.is_fully_replicated
+
+
+def _mesh(axis_type):
+  return jax.make_mesh((NUM_DEVICES,), ("d",), axis_types=(axis_type,))
+
+
+@pytest.mark.parametrize(
+    "axis_type, init",
+    [(AxisType.Explicit, "eager"), (AxisType.Explicit, "jit"),
+     (AxisType.Explicit, "jit-out-shardings"), (AxisType.Auto, "eager"),
+     (AxisType.Auto, "jit-out-shardings")],
+    ids=lambda v: v if isinstance(v, str) else str(v).split(".")[-1].lower())
+def test_fully_sharded_params(axis_type, init):
+  """The state is laid out like the params from init on, and stays so.
+
+  With auto axes a plain ``jax.jit(tx.init)`` is not tested: XLA lays out
+  new buffers such as ``delta`` (like Adam's moments) as it likes, usually
+  replicated, until the first step; initialise eagerly or pass
+  ``out_shardings`` as below.
+  """
+  mesh = _mesh(axis_type)
+  params, x, y = _problem()
+  shardings = {"w": NamedSharding(mesh, P("d", None)),
+               "b": NamedSharding(mesh, P("d"))}
+  params = jax.device_put(params, shardings)
+  tx = _tx()
+  if init == "eager":
+    state = tx.init(params)
+  elif init == "jit":
+    state = jax.jit(tx.init)(params)
+  else:
+    # The pattern for any Optax state: shardings of the param-shaped
+    # buffers from the params', everything else replicated.
+    state_shardings = optax.tree.map_params(
+        tx, lambda _, s: s, jax.eval_shape(tx.init, params), shardings,
+        transform_non_params=lambda _: NamedSharding(mesh, P()))
+    state = jax.jit(tx.init, out_shardings=state_shardings)(params)
+  _assert_state_laid_out_like_params(params, state)
+  assert not state.delta["w"].sharding.is_fully_replicated
+
+  history = _train(params, state, x, y, tx)
+  for new_params, new_state in history:  # stable across steps
+    _assert_state_laid_out_like_params(params, new_state)
+    for p, q in zip(jax.tree.leaves(params), jax.tree.leaves(new_params)):
+      assert _same_layout(q.sharding, p.sharding, p.ndim)
+  _assert_matches_single_device(history)
+
+
+@pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto],
+                         ids=["explicit", "auto"])
+def test_data_parallel_replicated_params(axis_type):
+  mesh = _mesh(axis_type)
+  params, x, y = _problem()
+  replicated = NamedSharding(mesh, P())
+  params = jax.device_put(params, replicated)
+  x = jax.device_put(x, NamedSharding(mesh, P("d", None)))
+  y = jax.device_put(y, NamedSharding(mesh, P("d", None)))
+  tx = _tx()
+  state = tx.init(params)
+  history = _train(params, state, x, y, tx)
+  for new_params, new_state in history:
+    for leaf in jax.tree.leaves((new_params, new_state)):
+      assert leaf.sharding.is_fully_replicated
+  _assert_matches_single_device(history)
+
+
+def test_shard_map_data_parallel_loop_keeps_devices_identical():
+  mesh = _mesh(AxisType.Explicit)
+  params, x, y = _problem()
+  params = jax.device_put(params, NamedSharding(mesh, P()))
+  x = jax.device_put(x, NamedSharding(mesh, P("d", None)))
+  y = jax.device_put(y, NamedSharding(mesh, P("d", None)))
+  tx = _tx()
+  state = tx.init(params)
+
+  @jax.jit
+  @functools.partial(
+      jax.shard_map, mesh=mesh,
+      in_specs=(P(), P(), P("d"), P("d")),
+      out_specs=((P(), P()), P("d")))
+  def step(params, state, x, y):
+    grads = jax.lax.pmean(jax.grad(_loss)(params, x, y), "d")
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    # Each device's own copy, stacked, to check they agree.
+    copies = jax.tree.map(lambda a: jax.lax.pcast(a, "d", to="varying")[None],
+                          (params, state))
+    return (params, state), copies
+
+  history = []
+  for _ in range(STEPS):
+    (params, state), copies = step(params, state, x, y)
+    history.append((params, state))
+    for leaf in jax.tree.leaves(copies):
+      leaf = np.asarray(leaf)
+      assert leaf.shape[0] == NUM_DEVICES
+      for device_copy in leaf[1:]:
+        np.testing.assert_array_equal(device_copy, leaf[0])
+  _assert_matches_single_device(history)
