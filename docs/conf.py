@@ -1,19 +1,21 @@
 """Sphinx configuration for the trac_optax documentation.
 
 Build: ``sphinx-build -W --keep-going -b html docs docs/_build/html``. The notebooks
-are rendered from their committed outputs, never executed here.
+are copied from ``notebooks/`` into ``docs/_generated/`` and rendered from their
+committed outputs, never executed here.
 """
 
 from __future__ import annotations
 
 import pathlib
+import shutil
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import _benchmarks  # noqa: E402  (docs/_benchmarks.py, beside this file)
+import _results_page  # noqa: E402  (docs/_results_page.py, beside this file)
 import trac_optax  # noqa: E402
 
 project = "trac_optax"
@@ -48,6 +50,21 @@ html_theme = "furo"
 html_title = f"trac_optax {release}"
 
 
+def _copy_notebooks() -> None:
+  """Copies the notebooks under the source folder, keeping unchanged copies.
+
+  A copy rather than a link: links between the notebooks resolve inside the
+  source folder, and Sphinx only rereads a notebook that changed.
+  """
+  target = ROOT / "docs" / "_generated" / "notebooks"
+  target.mkdir(parents=True, exist_ok=True)
+  for source in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    copy = target / source.name
+    if not copy.exists() or copy.read_bytes() != source.read_bytes():
+      shutil.copyfile(source, copy)
+
+
 def setup(app):
-  """Writes the benchmark page from whatever result tables exist."""
-  app.connect("builder-inited", lambda app: _benchmarks.write_page(ROOT))
+  """Generates the pages made from other files of the repository."""
+  app.connect("builder-inited", lambda app: _copy_notebooks())
+  app.connect("builder-inited", lambda app: _results_page.write_page(ROOT))

@@ -22,6 +22,6 @@ def test_guide_examples_run():
 
 def test_api_page_documents_every_public_name():
   page = (DOCS / "api.md").read_text(encoding="utf-8")
-  documented = set(re.findall(r"\.\. auto\w+:: trac_optax\.(\w+)", page))
+  documented = set(re.findall(r"\.\. (?:auto\w+|py:\w+):: trac_optax\.(\w+)", page))
   missing = set(trac_optax.__all__) - documented
   assert not missing, f"add to docs/api.md: {sorted(missing)}"

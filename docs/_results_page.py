@@ -15,10 +15,10 @@ PAGE = "_generated/results.md"
 _HEADER = """\
 # Benchmarks and results
 
-Every table on this page is a file committed in the repository, written by a command
-in the repository; the page includes the files as they are when the documentation is
-built. The scripts that write them, and the machine they ran on, are named in each
-table's file.
+Every table on this page is a file committed in the repository and written by a
+command in the repository (the scripts in `benchmarks/` and `trac-optax-lifelong`); the
+page includes the files as they are when the documentation is built, so no number is
+copied here by hand.
 
 """
 
