@@ -14,8 +14,11 @@ from tqdm.auto import tqdm
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._optimizers import make_optimizer
 from trac_optax.lifelong._ppo import PPO
+from trac_optax.lifelong._reset import RESET
+from trac_optax.lifelong._reset import reinitialise
+from trac_optax.lifelong._sharding import shard_seeds
+from trac_optax.lifelong._suites import make_suite
 from trac_optax.lifelong._tasks import TaskSuite
-from trac_optax.lifelong._tasks import control_suite
 
 
 @dataclasses.dataclass
@@ -72,6 +75,8 @@ def run_lifelong(
     name: str | None = None,
     suite: TaskSuite | None = None,
     progress: bool = True,
+    reset: bool = False,
+    shard: bool = True,
 ) -> LifelongRun:
   """Trains PPO with ``optimizer`` on every task of the sequence, all seeds.
 
@@ -85,9 +90,13 @@ def run_lifelong(
       called with the params, over the policy and value networks together.
     name: label for the results; defaults to the optimizer's name, or
       ``"custom"``.
-    suite: the task sequence; defaults to
-      :func:`~trac_optax.lifelong.control_suite` for ``config.env``.
+    suite: the task sequence; defaults to the suite named by ``config.env``
+      (:func:`~trac_optax.lifelong.make_suite`).
     progress: show a progress bar over tasks with the current mean return.
+    reset: re-initialise the networks and the optimizer at every task shift
+      (the privileged ``reset`` baseline; implied by ``optimizer="reset"``).
+    shard: spread the seeds over the local devices
+      (:func:`~trac_optax.lifelong.seed_sharding`); with one device, a no-op.
 
   Returns:
     A :class:`LifelongRun`.
@@ -104,14 +113,15 @@ def run_lifelong(
   """
   if isinstance(optimizer, str):
     name = name or optimizer
+    reset = reset or optimizer == RESET
     optimizer = make_optimizer(optimizer, config.learning_rate)
   name = name or "custom"
   if suite is None:
-    suite = control_suite(config.env,
-                          max_steps_in_episode=config.max_steps_in_episode,
-                          offset_std=config.offset_std)
+    suite = make_suite(config)
   ppo = PPO(config, suite, optimizer)
   keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
+  if shard:
+    keys = shard_seeds(keys, config.num_seeds)
 
   start = time.perf_counter()
   agents = jax.jit(ppo.init)(keys)
@@ -123,7 +133,10 @@ def run_lifelong(
   start = time.perf_counter()
   bar = tqdm(range(config.num_tasks), desc=f"{name:>8}", unit="task",
              disable=not progress, leave=True)
+  fresh_start = jax.jit(lambda a, t: reinitialise(ppo, a, t))
   for task in bar:
+    if reset and task > 0:
+      agents = fresh_start(agents, jnp.int32(task))
     agents, metrics = train_task(agents, jnp.int32(task))
     metrics = jax.device_get(metrics)
     chunks.append(metrics)

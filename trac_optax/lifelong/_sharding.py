@@ -1,0 +1,46 @@
+"""Spreading the vmapped seed axis over all local devices."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec
+
+SEED_AXIS = "seeds"
+"""Name of the mesh axis the seeds are sharded along."""
+
+
+def seed_sharding(num_seeds: int,
+                  devices: list[jax.Device] | None = None) -> NamedSharding:
+  """A sharding that splits a leading seed axis over as many devices as fit.
+
+  Uses the largest number of ``devices`` (default: all local devices) that
+  divides ``num_seeds``, so every device holds the same number of seeds;
+  with one device, or a prime number of seeds larger than the device count,
+  everything stays on one device.
+
+  Args:
+    num_seeds: length of the seed axis.
+    devices: devices to use; defaults to ``jax.local_devices()``.
+
+  Returns:
+    A ``NamedSharding`` over a 1-D mesh with axis :data:`SEED_AXIS`.
+  """
+  devices = list(jax.local_devices() if devices is None else devices)
+  count = math.gcd(num_seeds, len(devices))
+  mesh = Mesh(np.array(devices[:count]), (SEED_AXIS,))
+  return NamedSharding(mesh, PartitionSpec(SEED_AXIS))
+
+
+def shard_seeds(tree, num_seeds: int):
+  """Places every leaf of ``tree`` (seed axis first) per :func:`seed_sharding`.
+
+  Computations that take the placed arrays run sharded: each device trains
+  its own seeds, and no value crosses devices, so the results equal a
+  single-device run's.
+  """
+  return jax.device_put(tree, seed_sharding(num_seeds))
