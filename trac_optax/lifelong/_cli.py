@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._optimizers import OPTIMIZERS
-from trac_optax.lifelong._tasks import CONTROL_ENVS
+from trac_optax.lifelong import _cli_options
+from trac_optax.lifelong._suites import SUITES
+from trac_optax.lifelong._suites import suite_config
 
 DEFAULT_OUT = "runs/lifelong"
 # Five tasks, not the paper's ten, so the default run fits ~5 minutes on a
@@ -67,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
           "(summary.md, summary.json), plots (returns.png, scale.png) and the "
           "configuration (config.json) to --out."),
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  parser.add_argument("--env", default=defaults.env, choices=CONTROL_ENVS,
-                      help="environment")
+  parser.add_argument("--env", default=defaults.env, choices=SUITES,
+                      help="environment: a control task (its observations "
+                      "shift every task), MinAtar (a new game every task) or "
+                      "Craftax-Classic (a new fixed world every task); "
+                      "MinAtar and Craftax-Classic bring their own defaults")
   parser.add_argument("--optimizers", type=_optimizer_list,
                       default=["adam", "trac"],
                       help="comma-separated, from: " + ", ".join(OPTIMIZERS))
@@ -98,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="skip the PNG plots")
   parser.add_argument("--quiet", action="store_true",
                       help="no progress bars")
+  _cli_options.add_arguments(parser, _positive_int)
   return parser
 
 
@@ -115,13 +121,15 @@ def _check_writable(parser: argparse.ArgumentParser, out: pathlib.Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
   """Runs the command line; returns the exit code (2 for bad arguments)."""
   parser = build_parser()
+  _cli_options.apply_suite_defaults(parser, argv)
   args = parser.parse_args(argv)
+  _cli_options.check(parser, args)
   try:
-    config = LifelongConfig(
-        env=args.env, num_seeds=args.seeds, num_tasks=args.tasks,
+    config = suite_config(
+        args.env, num_seeds=args.seeds, num_tasks=args.tasks,
         iterations_per_task=args.iterations_per_task, num_envs=args.num_envs,
         num_steps=args.num_steps, learning_rate=args.learning_rate,
-        seed=args.seed)
+        seed=args.seed, layer_norm=args.layer_norm, network=args.network)
   except ValueError as error:
     parser.error(str(error))
   _check_writable(parser, args.out)
@@ -138,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       sys.argv[1:] if argv is None else argv)])
   runs = []
   for name in args.optimizers:
-    run = run_lifelong(config, name, progress=not args.quiet)
+    optimizer = _cli_options.optimizer_for(name, config.learning_rate, args)
+    run = run_lifelong(config, optimizer, name=name, progress=not args.quiet)
     print(f"{name}: compiled in {run.compile_seconds:.1f} s, trained in "
           f"{run.train_seconds:.1f} s ({run.steps_per_second:,.0f} env "
           "steps/s over all seeds)", flush=True)

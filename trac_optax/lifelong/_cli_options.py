@@ -1,0 +1,103 @@
+"""Command-line options beyond the control protocol: suites, networks, baselines.
+
+Kept apart from the parser's core so each suite's defaults and each
+baseline's strengths are declared in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import optax
+
+from trac_optax.lifelong import _baselines
+from trac_optax.lifelong._optimizers import make_optimizer
+from trac_optax.lifelong._suites import SUITE_DEFAULTS
+
+
+def _fraction(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not 0.0 <= value <= 1.0:
+    raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+  return value
+
+
+def _non_negative(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not value >= 0.0:
+    raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
+  return value
+
+
+def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
+  """Adds the network and baseline options to ``parser``."""
+  parser.add_argument("--layer-norm", action="store_true",
+                      help="LayerNorm after each hidden layer of the policy "
+                      "and value networks")
+  parser.add_argument("--network", choices=("mlp", "cnn"), default="mlp",
+                      help="mlp: observations flattened into the MLPs; cnn: "
+                      "a 3x3 convolution of 16 filters first (image "
+                      "observations: MinAtar)")
+  parser.add_argument("--l2init-strength", type=_non_negative,
+                      default=_baselines.L2INIT_STRENGTH,
+                      help="lambda of l2init: Adam on loss + lambda/2 "
+                      "||theta - theta_0||^2")
+  parser.add_argument("--shrink", type=_fraction, default=_baselines.SHRINK,
+                      help="shrink_perturb: factor on the weights")
+  parser.add_argument("--perturb-scale", type=_non_negative,
+                      default=_baselines.PERTURB_SCALE,
+                      help="shrink_perturb: standard deviation of the noise")
+  parser.add_argument("--perturb-every", type=positive_int,
+                      default=_baselines.PERTURB_EVERY,
+                      help="shrink_perturb: optimizer updates between "
+                      "applications")
+
+
+def apply_suite_defaults(parser: argparse.ArgumentParser,
+                         argv: Sequence[str] | None) -> None:
+  """Makes the defaults of the suite named by ``--env`` the parser's defaults.
+
+  Only the options the parser has are changed; the suite's other defaults
+  (reward scale, epochs, minibatch size, episode cap) reach the
+  configuration through :func:`~trac_optax.lifelong.suite_config`.
+  """
+  pre = argparse.ArgumentParser(add_help=False)
+  pre.add_argument("--env")
+  env = pre.parse_known_args(argv)[0].env
+  dests = {action.dest for action in parser._actions}
+  parser.set_defaults(**{k: v for k, v in SUITE_DEFAULTS.get(env, {}).items()
+                         if k in dests})
+
+
+def optimizer_for(name: str, learning_rate: float,
+                  args: argparse.Namespace) -> str | optax.GradientTransformation:
+  """What to pass to ``run_lifelong`` for ``name``, with the options in ``args``.
+
+  The names whose strengths are options become transforms; the others stay
+  names (``reset`` must, since the name is what asks for the resets).
+  """
+  if name == "l2init":
+    return make_optimizer(name, learning_rate, strength=args.l2init_strength)
+  if name == "shrink_perturb":
+    return make_optimizer(name, learning_rate, shrink=args.shrink,
+                          noise_scale=args.perturb_scale,
+                          every=args.perturb_every, seed=args.seed)
+  return name
+
+
+IMAGE_SUITES = ("MinAtar",)
+"""Suites with image observations, the only ones ``--network cnn`` accepts."""
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+  """Exits with status 2 for option combinations that cannot run."""
+  if args.network == "cnn" and args.env not in IMAGE_SUITES:
+    parser.error(f"--network cnn needs image observations ({', '.join(IMAGE_SUITES)}); "
+                 f"{args.env} has vector observations: use --network mlp")
