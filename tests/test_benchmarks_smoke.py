@@ -1,0 +1,108 @@
+"""The benchmark scripts run end to end in their smoke mode and write well-formed
+results. Nothing here asserts a timing: timings live in the committed tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run_smoke(script: str, out: pathlib.Path) -> dict:
+  """Runs ``benchmarks/<script> --smoke --out out``; returns its JSON."""
+  done = subprocess.run(
+      [sys.executable, str(BENCHMARKS / script), "--smoke", "--out", str(out)],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  stem = script.removesuffix(".py")
+  [json_path] = out.glob(f"{stem}_*.json")
+  markdown = json_path.with_suffix(".md").read_text()
+  assert markdown.startswith("### ") and "|---|" in markdown
+  assert "Measured on" in markdown
+  return json.loads(json_path.read_text())
+
+
+def _positive(x) -> bool:
+  return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+@pytest.fixture(scope="module")
+def step_time(tmp_path_factory) -> dict:
+  return _run_smoke("step_time.py", tmp_path_factory.mktemp("step_time"))
+
+
+@pytest.fixture(scope="module")
+def erfi_results(tmp_path_factory) -> dict:
+  return _run_smoke("erfi.py", tmp_path_factory.mktemp("erfi"))
+
+
+def test_step_time_reports_every_optimizer_with_both_donation_modes(step_time):
+  donated = {r["donated"] for r in step_time["results"]}
+  assert donated == {True, False}
+  for result in step_time["results"]:
+    rows = result["optimizers"]
+    assert {"adam", "trac(adam)"} <= set(rows)
+    for name, row in rows.items():
+      assert _positive(row["median_ms"]), name
+      assert row["p25_ms"] <= row["median_ms"] <= row["p75_ms"], name
+      if "ratio" in row:
+        assert row["ratio_to"] in rows
+        assert _positive(row["ratio"]), name
+    if result["donated"]:
+      assert {"sgd", "trac(sgd)", "mechanize(adam)", "trac(adam), no NaN skip",
+              "trac(adam), 1 beta", "trac(adam), 12 betas"} <= set(rows)
+      assert _positive(rows["trac(adam)"]["model_ratio"])
+
+
+def test_step_time_memory_columns_match_the_state_layout(step_time):
+  """State sizes follow from the layouts alone, whatever the machine."""
+  for result in step_time["results"]:
+    rows = result["optimizers"]
+    assert rows["adam"]["state_param_copies"] == pytest.approx(2.0, abs=1e-2)
+    # TRAC adds the reference point and the offset to the base state (and a
+    # few scalars, visible at the smoke test's 2e3 params).
+    assert rows["trac(adam)"]["state_param_copies"] == pytest.approx(
+        4.0, abs=0.05)
+    if result["donated"]:
+      assert rows["sgd"]["state_param_copies"] == pytest.approx(0.0, abs=1e-3)
+      assert rows["trac(sgd)"]["state_param_copies"] == pytest.approx(
+          2.0, abs=0.05)
+    for name, row in rows.items():
+      assert row["params_stayed_finite"] in (True, False)
+      if not name.startswith("probe"):
+        assert row["temp_param_copies"] >= 0
+        assert row["fusions"] > 0
+
+
+def test_step_time_reports_the_machine_and_the_authors_port_or_why_not(
+    step_time):
+  machine = step_time["machine"]
+  assert machine["platform"] and machine["cpu_count"] >= 1
+  rows = step_time["results"][0]["optimizers"]
+  assert ("authors' port (adam)" in rows) != bool(step_time["skipped"])
+
+
+def test_erfi_accuracy_rows_are_well_formed(erfi_results):
+  acc = erfi_results["accuracy"]
+  assert {"float32", "float64"} <= set(acc)
+  for dtype, rows in acc.items():
+    assert "trac_optax vs scipy" in rows, dtype
+    for name, row in rows.items():
+      assert row["points"] > 100, (dtype, name)
+      assert 0 <= row["median_rel_error"] <= row["max_rel_error"], (dtype, name)
+  assert "trac_optax vs mpmath" in acc["float64"]
+  assert "naive vs scipy" in acc["float32"]
+
+
+def test_erfi_throughput_rows_are_well_formed(erfi_results):
+  for dtype, rows in erfi_results["throughput"].items():
+    assert set(rows) == {"trac_optax", "naive"}, dtype
+    for row in rows.values():
+      assert _positive(row["evals_per_s"])
+      assert _positive(row["time_ratio_to_trac_optax"])
