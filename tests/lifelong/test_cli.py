@@ -10,6 +10,8 @@ import pytest
 
 from trac_optax.lifelong import _cli
 from trac_optax.lifelong import _run
+from trac_optax.lifelong import read_results
+from trac_optax.lifelong import write_results
 
 
 @pytest.fixture
@@ -96,3 +98,18 @@ def test_smoke_run_writes_well_formed_results(smoke_run):
   for png in ("returns.png", "scale.png"):
     data = (out / png).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_results_read_back_and_rewrite(smoke_run, tmp_path):
+  _, out = smoke_run
+  runs = read_results(out)
+  assert [r.name for r in runs] == ["adam", "trac"]
+  assert runs[0].returns.shape == (2, 4)
+  with open(out / "iterations.csv") as f:
+    rows = [r for r in csv.DictReader(f) if r["optimizer"] == "trac"]
+  np.testing.assert_allclose(runs[1].scale.ravel(),
+                             [float(r["scale"]) for r in rows], rtol=1e-5)
+  # Written again (as when merging folders), the same summary comes out.
+  write_results(tmp_path, runs, plots=False)
+  assert ((tmp_path / "summary.md").read_text()
+          == (out / "summary.md").read_text())

@@ -13,6 +13,7 @@ from trac_optax.lifelong._optimizers import optimizer_scale
 from trac_optax.lifelong._ppo import PPO
 from trac_optax.lifelong._ppo import AgentState
 from trac_optax.lifelong._ppo import gae
+from trac_optax.lifelong._report import read_results
 from trac_optax.lifelong._report import write_results
 from trac_optax.lifelong._run import LifelongRun
 from trac_optax.lifelong._run import run_lifelong
@@ -41,6 +42,7 @@ __all__ = (
     "gae",
     "make_optimizer",
     "optimizer_scale",
+    "read_results",
     "run_lifelong",
     "summary_table",
     "write_results",

@@ -68,7 +68,7 @@ def plasticity_scores(task_returns: dict[str, np.ndarray], *,
     >>> plasticity_scores(returns)["adam"]
     Interval(mean=0.5, low=0.5, high=0.5)
   """
-  if RESET not in task_returns:
+  if RESET not in task_returns or task_returns[RESET].shape[1] < 2:
     return None
   reference = _later_task_means(task_returns[RESET])
   if reference.size == 0 or not reference.mean() - floor > 0:

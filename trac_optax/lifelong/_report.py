@@ -15,6 +15,7 @@ from trac_optax.lifelong._plasticity_score import ROW_LABEL as PLASTICITY_ROW
 from trac_optax.lifelong._plasticity_score import plasticity_row
 from trac_optax.lifelong._plasticity_score import plasticity_scores
 from trac_optax.lifelong._plasticity_score import return_floor
+from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._run import LifelongRun
 from trac_optax.lifelong._stats import summary_rows
 from trac_optax.lifelong._stats import summary_table
@@ -188,3 +189,40 @@ def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
     plot_returns(out / "returns.png", runs, title)
     plot_scales(out / "scale.png", runs, title)
   return table
+
+
+def read_results(folder: pathlib.Path) -> list[LifelongRun]:
+  """Reads back the runs of a results folder written by :func:`write_results`.
+
+  Returns, per optimizer, returns, episodes and S per seed and iteration
+  (from ``iterations.csv``), the configuration and timings (from
+  ``config.json``). The mean observations are not saved: ``obs_mean`` has a
+  zero-length last axis. Runs from several folders with the same
+  configuration can be written together again with :func:`write_results`.
+
+  Args:
+    folder: a results folder.
+
+  Returns:
+    One :class:`LifelongRun` per optimizer, in the order of the CSV.
+  """
+  folder = pathlib.Path(folder)
+  meta = json.loads((folder / "config.json").read_text())
+  config = LifelongConfig(**meta["config"])
+  columns: dict[str, dict[str, list[float]]] = {}
+  with open(folder / "iterations.csv", newline="") as f:
+    for row in csv.DictReader(f):
+      run = columns.setdefault(row["optimizer"],
+                               {"return": [], "episodes": [], "scale": []})
+      for key in run:
+        run[key].append(float(row[key]))
+  shape = (config.num_seeds, config.num_iterations)
+  return [LifelongRun(
+      name=name, config=config,
+      returns=np.asarray(c["return"]).reshape(shape),
+      episodes=np.asarray(c["episodes"]).astype(np.int64).reshape(shape),
+      scale=np.asarray(c["scale"]).reshape(shape),
+      obs_mean=np.zeros(shape + (0,)),
+      compile_seconds=meta["timings"][name]["compile_seconds"],
+      train_seconds=meta["timings"][name]["train_seconds"])
+          for name, c in columns.items()]

@@ -1,0 +1,37 @@
+"""Seeds sharded over 8 simulated devices give the single-device results."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+from jax.sharding import PartitionSpec
+
+from trac_optax.lifelong._sharding import seed_sharding
+
+
+def test_one_device_keeps_every_seed():
+  sharding = seed_sharding(6, jax.local_devices()[:1])
+  assert sharding.mesh.devices.size == 1
+  assert sharding.spec == PartitionSpec("seeds")
+
+
+def test_eight_devices_match_one(tmp_path):
+  script = pathlib.Path(__file__).with_name("sharded_seeds.py")
+  out = tmp_path / "runs.npz"
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+  result = subprocess.run([sys.executable, str(script), str(out)], env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  runs = np.load(out)
+  assert int(runs["devices"]) == 8
+  assert int(runs["placed"]) == 8 and int(runs["shard_shape"]) == 1
+  # 6 seeds on 8 devices: the 2 devices that divide them evenly.
+  assert int(runs["devices_for_6"]) == 2
+  for key in ("returns", "episodes", "scale"):
+    np.testing.assert_array_equal(runs[f"{key}_True"], runs[f"{key}_False"])
