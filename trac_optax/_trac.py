@@ -82,18 +82,30 @@ def _tuner_step(
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   """One step of the discounted erfi tuners (Algorithm 2 of the paper).
 
-  Overflow policy: every accumulator saturates at the largest finite value of
-  the tuner dtype instead of overflowing, erfi saturates the same way, and
-  each tuner output is bounded by ``max / len(betas)``, so for any finite
-  ``h`` the outputs and their sum S stay finite. None of these bounds is
-  reached in a run whose S stays below ~1e30.
+  Overflow policy: when ``v`` would overflow (``|h|`` above ~1e19 in
+  float32), the tuner's history is rescaled instead: ``sigma`` by ``r`` and
+  ``v`` by ``r**2``, as if every past ``h`` had been ``r`` times smaller,
+  with ``r`` chosen so that ``v`` lands on the largest finite value. The
+  ratio ``sigma / sqrt(2 v)`` that drives the tuner is kept (clipping ``v``
+  alone would inflate it by orders of magnitude and blow S up). erfi
+  saturates at the largest finite value, and each tuner output is bounded
+  by ``max / len(betas)``, so for any finite ``h`` the outputs and their
+  sum S stay finite.
 
   Returns:
     ``(v, sigma, tuner_scales, scale)``.
   """
   big = jnp.finfo(v.dtype).max
-  v = jnp.minimum(betas * betas * v + h * h, big)
-  sigma = jnp.clip(betas * sigma - h, -big, big)
+  v_next = betas * betas * v + h * h
+  overflows = ~(v_next <= big)  # also when h * h is inf
+  # Rescaled history, in units of m so that nothing overflows on the way.
+  m = jnp.maximum(jnp.abs(h), betas * jnp.sqrt(v))
+  m = jnp.where(m > 0, m, 1.0)
+  unit = (betas * jnp.sqrt(v) / m) ** 2 + (h / m) ** 2  # in [1, 2]
+  r = jnp.minimum(jnp.sqrt(big / unit) / m, 1.0)
+  v = jnp.where(overflows, big, v_next)
+  sigma = jnp.where(overflows, betas * sigma * r - h * r, betas * sigma - h)
+  sigma = jnp.clip(sigma, -big, big)
   # sqrt(2) * sqrt(v) rather than sqrt(2 * v): 2 * v may overflow.
   ratio = sigma / (jnp.sqrt(jnp.asarray(2.0, v.dtype)) * jnp.sqrt(v) + eps)
   bound = big / betas.shape[0]
