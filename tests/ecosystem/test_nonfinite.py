@@ -16,6 +16,7 @@ import optax
 import pytest
 
 import trac_optax
+from tests import reference
 from tests.ecosystem import helpers
 
 POISONS = {
@@ -98,3 +99,32 @@ def test_skipped_steps_are_counted_through_nesting():
   inner = trac_optax.trac_state(state)
   assert int(inner.skipped) == 3
   assert int(inner.count) == 3
+
+
+def test_gradient_spike_whose_square_overflows_keeps_s_bounded():
+  """|h| = 1e29: h**2 overflows float32, yet S equals the float64 value.
+
+  The first spike moves the base iterate by 1e14; the second meets that
+  offset, h = <g, delta> = -3e29. Clipping v at the
+  float32 maximum without touching sigma would send the tuner's ratio to
+  ~4e9 and S (and with it the params) to overflow.
+  """
+  betas = (0.9, 0.999999)
+  tx = trac_optax.trac(optax.sgd(0.1), betas=betas)
+  ref = reference.Trac(np.ones(3), reference.Sgd(lr=0.1), betas=betas)
+  params = {"w": jnp.ones((3,), jnp.float32)}
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for t, g in enumerate([1.0, -1e15, -1e15, 1.0]):
+    grads = {"w": jnp.full((3,), g, jnp.float32)}
+    updates, state = update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    want = ref.step(np.full(3, g, np.float64))
+    assert np.all(np.isfinite(np.asarray(params["w"])))
+    assert np.all(np.isfinite(np.asarray(state.v)))
+    if t == 2:  # the overflow step: the tuner keeps the float64 ratio
+      np.testing.assert_allclose(float(trac_optax.scale(state)), ref.scale,
+                                 rtol=1e-5)
+      np.testing.assert_allclose(np.asarray(params["w"]), want, rtol=1e-5)
+    assert float(trac_optax.scale(state)) < 1e-6
+  assert int(state.skipped) == 0
