@@ -33,5 +33,9 @@ def test_eight_devices_match_one(tmp_path):
   assert int(runs["placed"]) == 8 and int(runs["shard_shape"]) == 1
   # 6 seeds on 8 devices: the 2 devices that divide them evenly.
   assert int(runs["devices_for_6"]) == 2
-  for key in ("returns", "episodes", "scale"):
+  # Same actions, episodes and returns; S, a sum of many float32 terms
+  # vectorised differently for 1 and 8 seeds per device, to rounding.
+  for key in ("returns", "episodes"):
     np.testing.assert_array_equal(runs[f"{key}_True"], runs[f"{key}_False"])
+  np.testing.assert_allclose(runs["scale_True"], runs["scale_False"],
+                             rtol=1e-5, atol=0)

@@ -16,6 +16,7 @@ from trac_optax.lifelong._optimizers import make_optimizer
 from trac_optax.lifelong._ppo import PPO
 from trac_optax.lifelong._reset import RESET
 from trac_optax.lifelong._reset import reinitialise
+from trac_optax.lifelong._sharding import seed_jit
 from trac_optax.lifelong._sharding import shard_seeds
 from trac_optax.lifelong._suites import make_suite
 from trac_optax.lifelong._tasks import TaskSuite
@@ -124,8 +125,8 @@ def run_lifelong(
     keys = shard_seeds(keys, config.num_seeds)
 
   start = time.perf_counter()
-  agents = jax.jit(ppo.init)(keys)
-  train_task = jax.jit(ppo.train_task).lower(
+  agents = seed_jit(ppo.init, config.num_seeds, shard)(keys)
+  train_task = seed_jit(ppo.train_task, config.num_seeds, shard).lower(
       agents, jnp.int32(0)).compile()
   compile_seconds = time.perf_counter() - start
 
@@ -133,7 +134,8 @@ def run_lifelong(
   start = time.perf_counter()
   bar = tqdm(range(config.num_tasks), desc=f"{name:>8}", unit="task",
              disable=not progress, leave=True)
-  fresh_start = jax.jit(lambda a, t: reinitialise(ppo, a, t))
+  fresh_start = seed_jit(lambda a, t: reinitialise(ppo, a, t),
+                         config.num_seeds, shard)
   for task in bar:
     if reset and task > 0:
       agents = fresh_start(agents, jnp.int32(task))

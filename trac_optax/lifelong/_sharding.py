@@ -44,3 +44,16 @@ def shard_seeds(tree, num_seeds: int):
   single-device run's.
   """
   return jax.device_put(tree, seed_sharding(num_seeds))
+
+
+def seed_jit(fn, num_seeds: int, shard: bool = True):
+  """``jax.jit(fn)``, with every output's seed axis sharded when ``shard``.
+
+  Fixing the outputs' sharding keeps each array's placement the same from
+  one call to the next (values that do not depend on the seed, such as
+  zero-initialised biases, would otherwise come out replicated), so a
+  function compiled once for sharded inputs accepts its own outputs.
+  """
+  if not shard:
+    return jax.jit(fn)
+  return jax.jit(fn, out_shardings=seed_sharding(num_seeds))
