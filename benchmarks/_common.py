@@ -12,6 +12,7 @@ import os
 import pathlib
 import platform
 import statistics
+import subprocess
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +32,20 @@ def _cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
+def _commit() -> str:
+  """The repository's commit, marked ``+changes`` if the code differs from it."""
+  root = RESULTS.parents[1]
+  def git(*args: str) -> str:
+    try:
+      return subprocess.run(["git", *args], cwd=root, capture_output=True,
+                            text=True, timeout=30, check=False).stdout.strip()
+    except OSError:
+      return ""
+  commit = git("rev-parse", "--short", "HEAD") or "unknown"
+  changed = git("status", "--porcelain", "--", "trac_optax", "benchmarks/*.py")
+  return commit + ("+changes" if changed else "")
+
+
 def machine() -> dict[str, Any]:
   """What the numbers were measured on, for the results' header."""
   device = jax.devices()[0]
@@ -43,6 +58,7 @@ def machine() -> dict[str, Any]:
       "load_average_1min": os.getloadavg()[0],
       "niceness": os.nice(0),
       "jax": jax.__version__,
+      "commit": _commit(),
       "python": platform.python_version(),
       "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
           "%Y-%m-%d %H:%M"),
@@ -55,7 +71,8 @@ def machine_line(info: dict[str, Any]) -> str:
     device = f"{info['cpu_count']}-core CPU ({info['cpu_model']})"
   else:
     device = f"{info['device_count']}x {info['device_kind']}"
-  return (f"Measured on {device}, jax {info['jax']}, {info['date_utc']} UTC; "
+  return (f"Measured on {device}, jax {info['jax']}, code at commit "
+          f"{info['commit']}, {info['date_utc']} UTC; "
           f"1-minute load average {info['load_average_1min']:.1f} at the start "
           f"(the machine may be shared), niceness {info['niceness']}.")
 
