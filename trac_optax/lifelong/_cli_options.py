@@ -16,24 +16,23 @@ from trac_optax.lifelong._optimizers import make_optimizer
 from trac_optax.lifelong._suites import SUITE_DEFAULTS
 
 
-def _fraction(text: str) -> float:
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-  if not 0.0 <= value <= 1.0:
-    raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
-  return value
+def _number(low: float, high: float = float("inf"), *, message: str):
+  """An argparse type: a float in ``[low, high]``, else ``message``."""
+
+  def parse(text: str) -> float:
+    try:
+      value = float(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not low <= value <= high:
+      raise argparse.ArgumentTypeError(f"{message}, got {value}")
+    return value
+
+  return parse
 
 
-def _non_negative(text: str) -> float:
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-  if not value >= 0.0:
-    raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
-  return value
+_fraction = _number(0.0, 1.0, message="must be in [0, 1]")
+_non_negative = _number(0.0, message="must be non-negative")
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
