@@ -23,6 +23,15 @@ from trac_optax.lifelong._stats import summary_table
 from trac_optax.lifelong._tasks import CONTROL_ENVS
 from trac_optax.lifelong._tasks import TaskSuite
 from trac_optax.lifelong._tasks import control_suite
+from trac_optax.lifelong._craftax import craftax_suite
+from trac_optax.lifelong._minatar import MINATAR_GAMES
+from trac_optax.lifelong._minatar import minatar_suite
+from trac_optax.lifelong._plasticity_score import plasticity_scores
+from trac_optax.lifelong._reset import reinitialise
+from trac_optax.lifelong._sharding import seed_sharding
+from trac_optax.lifelong._suites import SUITES
+from trac_optax.lifelong._suites import make_suite
+from trac_optax.lifelong._suites import suite_config
 from trac_optax.lifelong._wrappers import ShiftObservations
 from trac_optax.lifelong._wrappers import ShiftParams
 
@@ -32,18 +41,27 @@ __all__ = (
     "Interval",
     "LifelongConfig",
     "LifelongRun",
+    "MINATAR_GAMES",
     "OPTIMIZERS",
     "PPO",
+    "SUITES",
     "ShiftObservations",
     "ShiftParams",
     "TaskSuite",
     "bootstrap_ci",
     "control_suite",
+    "craftax_suite",
     "gae",
     "make_optimizer",
+    "make_suite",
+    "minatar_suite",
     "optimizer_scale",
+    "plasticity_scores",
     "read_results",
+    "reinitialise",
     "run_lifelong",
+    "seed_sharding",
+    "suite_config",
     "summary_table",
     "write_results",
 )
