@@ -36,6 +36,20 @@ _SECTIONS = (
 )
 
 
+def _heading_levels(path: pathlib.Path) -> list[int]:
+  """Levels of the Markdown headings of ``path``, in order, outside code fences."""
+  levels, fenced = [], False
+  for line in path.read_text(encoding="utf-8").splitlines():
+    stripped = line.lstrip()
+    if stripped.startswith(("```", "~~~")):
+      fenced = not fenced
+    elif not fenced and stripped.startswith("#"):
+      hashes = len(stripped) - len(stripped.lstrip("#"))
+      if stripped[hashes:hashes + 1] in (" ", ""):
+        levels.append(hashes)
+  return levels
+
+
 def _starts_with_heading(path: pathlib.Path) -> bool:
   for line in path.read_text(encoding="utf-8").splitlines():
     if line.strip():
@@ -44,11 +58,19 @@ def _starts_with_heading(path: pathlib.Path) -> bool:
 
 
 def _include(root: pathlib.Path, path: pathlib.Path) -> str:
-  """An include of ``path``, relative to the page in ``docs/_generated/``."""
+  """An include of ``path``, relative to the page in ``docs/_generated/``.
+
+  The file's headings are shifted so that its top level sits just below the
+  page's section (level 3), or below the label added for a file that does
+  not open with a heading (level 4): Sphinx warns about skipped levels.
+  """
   label = path.relative_to(root).as_posix()
   heading = _starts_with_heading(path)
+  levels = _heading_levels(path)
+  top = 3 if heading else 4
+  offset = max(0, top - min(levels)) if levels else 0
   parts = [] if heading else [f"### `{label}`\n"]
-  parts.append(f"```{{include}} ../../{label}\n:heading-offset: 2\n"
+  parts.append(f"```{{include}} ../../{label}\n:heading-offset: {offset}\n"
                ":relative-images:\n```\n")
   if heading:
     parts.append(f"*(from `{label}`)*\n")
