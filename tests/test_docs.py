@@ -5,11 +5,12 @@ The site itself is built with warnings as errors by `.ci/run`.
 """
 
 import doctest
+import importlib
 import importlib.util
 import pathlib
 import re
 
-import trac_optax
+import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 
@@ -22,11 +23,16 @@ def test_guide_examples_run():
   assert result.failed == 0, f"{result.failed} example(s) in docs/guide.md failed"
 
 
-def test_api_page_documents_every_public_name():
-  page = (DOCS / "api.md").read_text(encoding="utf-8")
-  documented = set(re.findall(r"\.\. (?:auto\w+|py:\w+):: trac_optax\.(\w+)", page))
-  missing = set(trac_optax.__all__) - documented
-  assert not missing, f"add to docs/api.md: {sorted(missing)}"
+@pytest.mark.parametrize("page, module", [
+    ("api.md", "trac_optax"),
+    ("lifelong.md", "trac_optax.lifelong"),
+])
+def test_api_pages_document_every_public_name(page, module):
+  names = importlib.import_module(module).__all__
+  text = (DOCS / page).read_text(encoding="utf-8")
+  pattern = rf"\.\. (?:auto\w+|py:\w+):: {re.escape(module)}\.(\w+)\n"
+  missing = set(names) - set(re.findall(pattern, text))
+  assert not missing, f"add to docs/{page}: {sorted(missing)}"
 
 
 def _results_page():
