@@ -39,6 +39,8 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 # Notebooks are shown with the outputs of the run committed with them.
 nb_execution_mode = "off"
+# Markdown outputs (the summary tables) are MyST, so their tables render.
+nb_render_markdown_format = "myst"
 # The results page includes Markdown that scripts write; a skipped heading level
 # in one of those files is cosmetic and must not fail the build.
 suppress_warnings = ["myst.header"]
