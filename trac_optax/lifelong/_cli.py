@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
       description=(
           "Lifelong PPO on a gymnax control task whose observations shift by "
           "a new random offset every task (the TRAC paper's Gym Control "
-          "protocol). Trains one agent per optimizer and seed, then writes "
+          "protocol), on MinAtar games switching every task, or on a new "
+          "fixed Craftax-Classic world every task. Trains one agent per optimizer and seed, then writes "
           "per-iteration returns and S (iterations.csv), a summary table "
           "(summary.md, summary.json), plots (returns.png, scale.png) and the "
           "configuration (config.json) to --out."),
