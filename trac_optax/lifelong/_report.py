@@ -116,18 +116,19 @@ def plot_returns(path: pathlib.Path, runs: Sequence[LifelongRun],
 
 def plot_scales(path: pathlib.Path, runs: Sequence[LifelongRun],
                 title: str) -> None:
-  """S against environment steps for the runs that have one (log scale)."""
+  """S against environment steps: median over seeds, and each seed (log scale)."""
   cfg = runs[0].config
   fig, ax = _figure(4.0)
   for run in runs:
     if np.all(np.isnan(run.scale)):
       continue
-    line, = ax.plot(run.env_steps, np.nanmean(run.scale, axis=0),
-                    label=f"{run.name} (mean)", lw=1.5)
+    line, = ax.plot(run.env_steps, np.nanmedian(run.scale, axis=0),
+                    label=f"{run.name} (median)", lw=1.5)
     for seed_scale in run.scale:
       ax.plot(run.env_steps, seed_scale, color=line.get_color(), lw=0.4,
               alpha=0.35)
-  ax.set_yscale("symlog", linthresh=1e-4)
+  ax.set_yscale("symlog", linthresh=1e-4)  # S is 0 at times: not plain log
+  ax.set_ylim(bottom=0.0)
   _finish(fig, ax, path, cfg, "S (thin lines: seeds)",
           f"{title}: learned scale S")
 
