@@ -15,12 +15,6 @@ from trac_optax._erfi import erfi, erfi_inv_sqrt2
 
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
 
-_MISSING_PARAMS = (
-    "trac needs the current parameters: call `update(grads, state, params)`. "
-    "You are using a transformation that requires the current value of "
-    "parameters, but you are not passing `params` when calling `update`."
-)
-
 ScalarOrSchedule = Union[float, jax.Array]
 
 
@@ -257,7 +251,7 @@ def trac(
       **extra_args: Any,
   ) -> tuple[optax.Updates, TracState]:
     if params is None:
-      raise ValueError(_MISSING_PARAMS)
+      raise ValueError(_validation.missing_params_message("trac"))
     _validation.check_same_structure(updates, params)
     tuner_dtype = state.v.dtype
 
