@@ -272,7 +272,9 @@ def test_state_layout_and_dtypes():
   tx = trac_optax.trac(optax.sgd(0.1), betas=(0.9, 0.99))
   state = tx.init(params)
   assert isinstance(state, trac_optax.TracState)
-  assert state.count.dtype == jnp.int32 and state.skipped.dtype == jnp.int32
+  for counter in (state.count, state.skipped, state.consecutive_skips,
+                  state.recoveries):
+    assert counter.dtype == jnp.int32 and counter.shape == ()
   assert state.v.shape == state.sigma.shape == state.tuner_scales.shape == (2,)
   assert state.v.dtype == jnp.float32
   assert state.delta["h"].dtype == jnp.float32

@@ -8,6 +8,7 @@ from trac_optax._plasticity import ShrinkPerturbState
 from trac_optax._plasticity import l2_init
 from trac_optax._plasticity import shrink_and_perturb
 from trac_optax._trac import DEFAULT_BETAS
+from trac_optax._trac import DEFAULT_RECOVER_AFTER
 from trac_optax._trac import TracState
 from trac_optax._trac import trac
 
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = (
     "DEFAULT_BETAS",
+    "DEFAULT_RECOVER_AFTER",
     "L2InitState",
     "ShrinkPerturbState",
     "TracState",

@@ -15,6 +15,9 @@ from trac_optax._erfi import erfi, erfi_inv_sqrt2
 
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
 
+DEFAULT_RECOVER_AFTER = 100
+"""Consecutive non-finite steps after which :func:`trac` resets its tuners."""
+
 ScalarOrSchedule = Union[float, jax.Array]
 
 
@@ -25,6 +28,11 @@ class TracState(NamedTuple):
   """Number of steps applied, int32, saturating at its largest value."""
   skipped: jax.Array
   """Number of steps skipped because the gradients were not finite, int32."""
+  consecutive_skips: jax.Array
+  """Number of skipped steps since the last applied step or recovery, int32."""
+  recoveries: jax.Array
+  """Number of times the tuners were reset after ``recover_after``
+  consecutive skipped steps, int32."""
   reference: optax.Params
   """The reference point ``theta_ref``: a copy of the params at ``init``."""
   delta: optax.Params
@@ -143,6 +151,7 @@ def trac(
     betas: Sequence[float] | jax.Array = DEFAULT_BETAS,
     s_init: float | jax.Array = 1e-8,
     eps: float | jax.Array = 1e-8,
+    recover_after: int | jax.Array | None = DEFAULT_RECOVER_AFTER,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Wraps an Optax optimizer with TRAC's learned scale on its displacement.
 
@@ -178,6 +187,15 @@ def trac(
       :math:`h_t`, at no extra cost; an inner product that overflows float32
       counts too) changes nothing: the update is zero, the whole state is
       kept, and ``skipped`` is incremented.
+    * Recovery: non-finite gradients step after step mean that the params
+      themselves sit where the model cannot be evaluated (typically after
+      :math:`S` ran away), not that one batch was bad; skipping forever
+      would freeze the run. The ``recover_after``-th consecutive non-finite
+      step therefore resets the tuners (``v``, ``sigma`` and the ``s_j`` to
+      0, so :math:`S = 0`) and returns the params to
+      :math:`\theta_\text{ref}`; :math:`\Delta` and the base state are
+      kept, and ``recoveries`` counts it. On finite gradients this never
+      happens, so the algorithm is the paper's.
     * Overflow: tuner accumulators, ``erfi`` and each :math:`s_j` saturate at
       the largest finite value instead of overflowing, so :math:`S` is
       finite for any finite gradients.
@@ -191,6 +209,10 @@ def trac(
     s_init: initial scale: a tuner whose correlation ratio is
       :math:`1/\sqrt2` outputs ``s_init``. Positive.
     eps: added to :math:`\sqrt{2v}` to avoid dividing by zero. Positive.
+    recover_after: number of consecutive non-finite steps after which the
+      tuners are reset (see Recovery above); a positive int, or ``None`` to
+      skip non-finite steps forever. An isolated non-finite step is always
+      skipped (unless ``recover_after=1``).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``. Its ``update`` requires
@@ -220,6 +242,7 @@ def trac(
   _validation.check_betas(betas)
   _validation.check_positive("s_init", s_init)
   _validation.check_positive("eps", eps)
+  _validation.check_recover_after(recover_after)
   base = optax.with_extra_args_support(base_optimizer)
   num_betas = int(np.shape(betas)[0])
 
@@ -232,6 +255,8 @@ def trac(
     return TracState(
         count=jnp.zeros((), jnp.int32),
         skipped=jnp.zeros((), jnp.int32),
+        consecutive_skips=jnp.zeros((), jnp.int32),
+        recoveries=jnp.zeros((), jnp.int32),
         # A distinct buffer, so params and state can both be donated.
         reference=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
         # zeros_like keeps each param's sharding, so delta is laid out like
@@ -282,15 +307,27 @@ def trac(
         jnp.asarray(eps, tuner_dtype),
     )
 
+    consecutive_skips = jnp.where(
+        finite, 0, optax.safe_increment(state.consecutive_skips))
+    if recover_after is None:
+      recover = jnp.zeros((), bool)
+    else:
+      recover = ~finite & (consecutive_skips >= recover_after)
+    # On a recovery the params go back to the reference point: S = 0.
+    moves = finite | recover
+    scale = jnp.where(recover, 0.0, scale)
+
     def new_minus_current(r, d, p):
       target = r.astype(d.dtype) + scale.astype(d.dtype) * d
       step = target - p.astype(d.dtype)
-      return jnp.where(finite, step, 0.0).astype(p.dtype)
+      return jnp.where(moves, step, 0.0).astype(p.dtype)
 
     new_updates = jax.tree.map(new_minus_current, state.reference, delta, params)
     stepped = TracState(
         count=optax.safe_increment(state.count),
         skipped=state.skipped,
+        consecutive_skips=consecutive_skips,
+        recoveries=state.recoveries,
         reference=state.reference,
         delta=delta,
         v=v,
@@ -300,9 +337,16 @@ def trac(
     )
     # delta and the base state are already kept on a skipped step (by the
     # conditional above); selecting them again would cost a copy of each.
+    reset = lambda x: jnp.where(recover, jnp.zeros_like(x), x)
     kept = state._replace(
         skipped=optax.safe_increment(state.skipped),
+        consecutive_skips=jnp.where(recover, 0, consecutive_skips),
+        recoveries=jnp.where(recover, optax.safe_increment(state.recoveries),
+                             state.recoveries),
         delta=delta,
+        v=reset(state.v),
+        sigma=reset(state.sigma),
+        tuner_scales=reset(state.tuner_scales),
         base_optimizer_state=base_state,
     )
     return new_updates, _where_tree(finite, stepped, kept)

@@ -72,6 +72,23 @@ def check_positive(name: str, value: Any) -> None:
         f"The paper's default is 1e-8.")
 
 
+def check_recover_after(value: Any) -> None:
+  if value is None:
+    return
+  if np.ndim(value) != 0:
+    raise ValueError("trac expects recover_after to be a scalar (a positive "
+                     f"int) or None; got shape {np.shape(value)}.")
+  concrete = _concrete(value)
+  if concrete is None:
+    return
+  if (isinstance(value, bool) or not np.issubdtype(concrete.dtype, np.integer)
+      or not 1 <= concrete <= np.iinfo(np.int32).max):
+    raise ValueError(
+        "trac expects recover_after to be a positive int (consecutive "
+        "non-finite steps before the tuners are reset) or None to never "
+        f"reset; got recover_after={value!r}.")
+
+
 def check_float_params(params: Any) -> None:
   for path, leaf in jax.tree_util.tree_leaves_with_path(params):
     dtype = jnp.asarray(leaf).dtype

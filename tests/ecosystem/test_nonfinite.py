@@ -68,8 +68,11 @@ def test_bad_step_is_skipped_exactly(base_name, poison, bad_step):
       for u in jax.tree.leaves(updates):
         assert not np.any(np.asarray(u)), "a skipped step returns zero updates"
       helpers.assert_trees_equal(new_params, params)
-      helpers.assert_trees_equal(new_state._replace(skipped=state.skipped), state)
+      helpers.assert_trees_equal(
+          new_state._replace(skipped=state.skipped,
+                             consecutive_skips=state.consecutive_skips), state)
       assert int(trac_optax.trac_state(new_state).skipped) == 1
+      assert int(new_state.consecutive_skips) == 1
       params, state = new_params, new_state
     params, state, _ = step(params, state, clean)
     seen.append((params, state))
@@ -82,6 +85,7 @@ def test_bad_step_is_skipped_exactly(base_name, poison, bad_step):
     helpers.assert_trees_equal(got_params, params)
     helpers.assert_trees_equal(got_state._replace(skipped=state.skipped), state)
   assert int(got_state.skipped) == 1 and int(state.skipped) == 0
+  assert int(got_state.recoveries) == 0
   assert int(got_state.count) == steps
   assert float(trac_optax.scale(state)) > 0
 
