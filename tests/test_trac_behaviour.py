@@ -291,3 +291,34 @@ def test_step_count_saturates():
       count=jnp.asarray(np.iinfo(np.int32).max, jnp.int32))
   _, state = tx.update(jnp.ones(2), state, params)
   assert int(state.count) == np.iinfo(np.int32).max
+
+
+@pytest.mark.parametrize("dtype,learning_rate,s_init", [
+    (jnp.float16, 0.1, 1e-8), (jnp.bfloat16, 1e3, 1.0),
+    (jnp.float32, 1e3, 1.0)])
+def test_params_saturate_at_the_dtype_edge_and_come_back(dtype, learning_rate,
+                                                         s_init):
+  """S grows under constant gradients until theta_ref + S delta passes the
+  dtype's largest value (float16 within 150 steps of sgd(0.1)); the params
+  stop just inside it, and return to theta_ref when S does."""
+  tx = trac_optax.trac(optax.sgd(learning_rate), s_init=s_init,
+                       recover_after=1)
+  params = {"w": jnp.ones(3, dtype)}
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  edge = np.nextafter(np.asarray(jnp.finfo(dtype).max, dtype),
+                      np.zeros((), dtype))
+  for _ in range(400):
+    updates, state = update({"w": jnp.ones(3, dtype)}, state, params)
+    params = optax.apply_updates(params, updates)
+    assert np.all(np.isfinite(np.asarray(params["w"], np.float32)))
+  np.testing.assert_array_equal(np.asarray(params["w"]), -edge)
+  assert int(state.skipped) == 0
+  # A non-finite step with recover_after=1 resets S to 0: back to theta_ref,
+  # exactly after one more (zero-gradient, S = 0) step.
+  updates, state = update({"w": jnp.full(3, np.nan, dtype)}, state, params)
+  params = optax.apply_updates(params, updates)
+  assert float(trac_optax.scale(state)) == 0.0
+  updates, state = update({"w": jnp.zeros(3, dtype)}, state, params)
+  params = optax.apply_updates(params, updates)
+  np.testing.assert_array_equal(np.asarray(params["w"], np.float32), 1.0)

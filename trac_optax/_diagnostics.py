@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from trac_optax._trac import TracState
+from trac_optax._trac import total_scale
 
 
 def trac_state(opt_state: optax.OptState) -> TracState:
@@ -66,4 +67,4 @@ def scale(opt_state: optax.OptState) -> jax.Array:
     0.0
   """
   state = trac_state(opt_state)
-  return jnp.maximum(jnp.sum(state.tuner_scales), 0.0)
+  return total_scale(state.tuner_scales)

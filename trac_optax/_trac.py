@@ -74,6 +74,42 @@ def _inner_product(grads: optax.Updates, delta: optax.Params,
   return total
 
 
+def total_scale(tuner_scales: jax.Array) -> jax.Array:
+  """``S = max(sum_j s_j, 0)`` over the last axis, saturated at the largest finite value.
+
+  Each ``s_j`` is bounded by ``max / len(betas)``, yet their rounded sum can
+  still pass ``max``; it is clipped back. The sum is written as explicit
+  left-to-right additions rather than a reduction, so that the update and
+  :func:`trac_optax.scale` (eager or jitted, batched or not) get the same
+  bits: a reduction's order is the compiler's choice.
+  """
+  total = tuner_scales[..., 0]
+  for j in range(1, tuner_scales.shape[-1]):
+    total = total + tuner_scales[..., j]
+  return jnp.clip(total, 0.0, jnp.finfo(tuner_scales.dtype).max)
+
+
+def _saturated_update(reference: jax.Array, delta: jax.Array,
+                      params: jax.Array, scale: jax.Array,
+                      moves: jax.Array) -> jax.Array:
+  """``theta_ref + S * delta - params``, kept within the param dtype's range.
+
+  The target is clipped to just inside the largest finite value of the
+  param's dtype, and the step to that value, so that ``params + update``
+  (rounded in the param's dtype by ``optax.apply_updates``) is finite
+  whatever ``S * delta`` is; a param at the edge comes back as soon as the
+  target does. Computed in ``delta``'s dtype (at least float32).
+  """
+  dtype = params.dtype
+  big = np.asarray(jnp.finfo(dtype).max, dtype)
+  edge = np.nextafter(big, np.zeros((), dtype)).astype(delta.dtype)
+  big = big.astype(delta.dtype)
+  target = reference.astype(delta.dtype) + scale.astype(delta.dtype) * delta
+  target = jnp.clip(target, -edge, edge)
+  step = jnp.clip(target - params.astype(delta.dtype), -big, big)
+  return jnp.where(moves, step, 0.0).astype(dtype)
+
+
 def _tuner_step(
     h: jax.Array,
     v: jax.Array,
@@ -92,7 +128,7 @@ def _tuner_step(
   alone would inflate it by orders of magnitude and blow S up). erfi
   saturates at the largest finite value, and each tuner output is bounded
   by ``max / len(betas)``, so for any finite ``h`` the outputs and their
-  sum S stay finite.
+  sum S stay finite (see :func:`total_scale`).
 
   Returns:
     ``(v, sigma, tuner_scales, scale)``.
@@ -113,8 +149,7 @@ def _tuner_step(
   bound = big / betas.shape[0]
   tuner_scales = jnp.clip(
       (s_init / erfi_inv_sqrt2()) * erfi(ratio), -bound, bound)
-  scale = jnp.maximum(jnp.sum(tuner_scales), 0.0)
-  return v, sigma, tuner_scales, scale
+  return v, sigma, tuner_scales, total_scale(tuner_scales)
 
 
 def _where_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
@@ -173,10 +208,12 @@ def trac(
      \qquad S_{t+1} = \max\Big(\sum_j s_{j},\ 0\Big) \\
      \theta_{t+1} &= \theta_\text{ref} + S_{t+1}\,\Delta_{t+1}
 
-  The update returned is :math:`\theta_{t+1} - \theta_t`, so
-  ``optax.apply_updates`` lands exactly on :math:`\theta_{t+1}`. TRAC sets
-  the params completely: a change made to them outside the optimizer is
-  replaced at the next step.
+  The update returned is :math:`\theta_{t+1} - \theta_t` (computed in at
+  least float32, then cast to each param's dtype), so
+  ``optax.apply_updates`` lands on :math:`\theta_{t+1}` up to the rounding
+  of that sum in the param's dtype. TRAC sets the params completely: a
+  change made to them outside the optimizer is undone (up to that rounding)
+  by the next step that is not skipped.
 
   Numerics:
     * :math:`\Delta` is kept explicitly (one extra param-sized buffer) in at
@@ -196,9 +233,14 @@ def trac(
       :math:`\theta_\text{ref}`; :math:`\Delta` and the base state are
       kept, and ``recoveries`` counts it. On finite gradients this never
       happens, so the algorithm is the paper's.
-    * Overflow: tuner accumulators, ``erfi`` and each :math:`s_j` saturate at
-      the largest finite value instead of overflowing, so :math:`S` is
-      finite for any finite gradients.
+    * Overflow: tuner accumulators, ``erfi``, each :math:`s_j` and their sum
+      :math:`S` saturate at the largest finite value instead of overflowing,
+      so :math:`S` is finite for any finite gradients. The target
+      :math:`\theta_\text{ref} + S\Delta` is clipped, per leaf, to just
+      inside the leaf dtype's finite range (and the update to that range),
+      so no param ever becomes inf or NaN; a param at the edge comes back
+      when :math:`S\Delta` does. A move longer than the dtype's range (float16
+      from -6e4 to +6e4) takes more than one step.
 
   Args:
     base_optimizer: any Optax transform, e.g. ``optax.adam(1e-3)``, a
@@ -317,12 +359,9 @@ def trac(
     moves = finite | recover
     scale = jnp.where(recover, 0.0, scale)
 
-    def new_minus_current(r, d, p):
-      target = r.astype(d.dtype) + scale.astype(d.dtype) * d
-      step = target - p.astype(d.dtype)
-      return jnp.where(moves, step, 0.0).astype(p.dtype)
-
-    new_updates = jax.tree.map(new_minus_current, state.reference, delta, params)
+    new_updates = jax.tree.map(
+        lambda r, d, p: _saturated_update(r, d, p, scale, moves),
+        state.reference, delta, params)
     stepped = TracState(
         count=optax.safe_increment(state.count),
         skipped=state.skipped,

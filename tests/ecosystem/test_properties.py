@@ -148,3 +148,105 @@ MIXED = (((2, 3), "float32"), ((3,), "bfloat16"), ((), "float16"))
 def test_many_gradient_sequences_on_a_mixed_tree(base_name, plan, s_init):
   """One fixed mixed-dtype tree: every example reuses three compiled runs."""
   _check(base_name, MIXED, plan, s_init)
+
+
+# Saturation: S and the params stay finite, and match each other, for any
+# number of betas, any s_init and gradients up to each dtype's range.
+SATURATION_STEPS = 40
+BETA_COUNTS = (1, 6, 10)
+GRADIENT_SCALES = (1e-3, 1.0, 1e3, 1e15)
+
+
+@functools.lru_cache(maxsize=None)
+def _saturation_runner(base_name, num_betas):
+  """A jitted scan that also returns, per step, how far the params are from
+  ``theta_ref + S * delta`` (saturated to the dtype's edge) in ulps."""
+
+  @jax.jit
+  def run(params, grads_seq, s_init, betas):
+    tx = trac_optax.trac(BASES[base_name](), betas=betas, s_init=s_init)
+    state = tx.init(params)
+
+    def implied_error(old, new, state):
+      s = trac_optax.scale(state)
+      worst = jnp.zeros((), jnp.float32)
+      for p_old, p, r, d in zip(*(jax.tree.leaves(t) for t in (
+          old, new, state.reference, state.delta))):
+        info = jnp.finfo(p.dtype)
+        edge = float(info.max) * (1 - float(info.eps))  # within the last ulps
+        want = jnp.clip(r.astype(jnp.float32) + s * d, -edge, edge)
+        # A move longer than the dtype's range (e.g. float16 from -4e4 to
+        # +6e4) cannot be one update: it goes the largest step towards it.
+        old32 = p_old.astype(jnp.float32)
+        want = jnp.clip(want, old32 - float(info.max), old32 + float(info.max))
+        got = p.astype(jnp.float32)
+        # One rounding of p_old + u and one of u: ulps of their magnitudes.
+        tol = 2 * float(info.eps) * (jnp.abs(p_old.astype(jnp.float32))
+                                     + jnp.abs(want)) + float(info.tiny)
+        worst = jnp.maximum(worst, jnp.max(jnp.abs(got - want) / tol))
+      return worst
+
+    def body(carry, grads):
+      params, state = carry
+      updates, new_state = tx.update(grads, state, params)
+      new_params = optax.apply_updates(params, updates)
+      finite = jnp.all(jnp.array([
+          jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_params)]))
+      out = (finite, trac_optax.scale(new_state),
+             implied_error(params, new_params, new_state))
+      return (new_params, new_state), out
+
+    _, out = jax.lax.scan(body, (params, state), grads_seq)
+    return out
+
+  return run
+
+
+@hypothesis.settings(SETTINGS, max_examples=30)
+@hypothesis.given(
+    base_name=st.sampled_from(["sgd", "lion"]),
+    num_betas=st.sampled_from(BETA_COUNTS),
+    s_init=st.sampled_from([1e-8, 1.0, 1e3, 1e30]),
+    gradient_scale=st.sampled_from(GRADIENT_SCALES),
+    constant=st.booleans(),
+    seed=st.integers(0, 2**16))
+def test_params_and_s_saturate_and_agree(base_name, num_betas, s_init,
+                                         gradient_scale, constant, seed):
+  rng = np.random.default_rng(seed)
+  params, grads = {}, {}
+  for i, (shape, dtype_name) in enumerate(MIXED):
+    dtype = DTYPES[dtype_name]
+    params[f"p{i}"] = jnp.asarray(rng.normal(size=shape), dtype)
+    signs = (np.ones(SATURATION_STEPS) if constant
+             else rng.choice([-1.0, 1.0], SATURATION_STEPS))
+    seq = gradient_scale * signs.reshape((-1,) + (1,) * len(shape)) * (
+        np.clip(np.abs(rng.normal(size=(SATURATION_STEPS,) + shape)), 0.1, 2))
+    big = float(jnp.finfo(dtype).max)
+    grads[f"p{i}"] = jnp.asarray(np.clip(seq, -big, big), dtype)
+  betas = jnp.asarray(1.0 - np.logspace(-1, -6, num_betas), jnp.float32)
+  finite, scales, error = _saturation_runner(base_name, num_betas)(
+      params, grads, jnp.float32(s_init), betas)
+  assert np.all(np.asarray(finite)), "non-finite params"
+  scales = np.asarray(scales)
+  assert np.all(np.isfinite(scales)) and np.all(scales >= 0)
+  assert np.all(np.asarray(error) <= 1.0), (
+      f"params differ from theta_ref + S delta by {np.max(error)} x tolerance")
+
+
+def test_sum_of_ten_tuners_saturates_instead_of_overflowing():
+  """10 slow betas, s_init=1, constant gradients: every s_j reaches its
+  bound max / 10, whose float32 sum rounds past max (to inf, before)."""
+  betas = tuple(1.0 - np.logspace(-3, -6, 10))
+  tx = trac_optax.trac(optax.sgd(0.1), betas=betas, s_init=1.0)
+  params = {"w": jnp.ones(3)}
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for _ in range(600):
+    updates, state = update({"w": jnp.ones(3)}, state, params)
+    params = optax.apply_updates(params, updates)
+  with np.errstate(over="ignore"):
+    assert np.isinf(np.cumsum(np.asarray(state.tuner_scales))[-1])
+  s = float(trac_optax.scale(state))
+  assert s == float(np.finfo(np.float32).max)
+  assert np.all(np.isfinite(np.asarray(params["w"])))
+  assert int(state.skipped) == 0
