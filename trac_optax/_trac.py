@@ -110,6 +110,17 @@ def _saturated_update(reference: jax.Array, delta: jax.Array,
   return jnp.where(moves, step, 0.0).astype(dtype)
 
 
+def _sqrt_with_finite_slope(x: jax.Array) -> jax.Array:
+  """``sqrt(x)`` for ``x >= 0`` whose derivative at 0 is 0 rather than inf.
+
+  At the first step ``v == 0`` with a zero tangent: the infinite slope of
+  ``sqrt`` times that zero would make every derivative through ``update``
+  NaN. The inner ``where`` keeps the unused branch's slope finite too.
+  """
+  positive = x > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
 def _tuner_step(
     h: jax.Array,
     v: jax.Array,
@@ -137,15 +148,19 @@ def _tuner_step(
   v_next = betas * betas * v + h * h
   overflows = ~(v_next <= big)  # also when h * h is inf
   # Rescaled history, in units of m so that nothing overflows on the way.
-  m = jnp.maximum(jnp.abs(h), betas * jnp.sqrt(v))
+  root_v = _sqrt_with_finite_slope(v)
+  m = jnp.maximum(jnp.abs(h), betas * root_v)
   m = jnp.where(m > 0, m, 1.0)
-  unit = (betas * jnp.sqrt(v) / m) ** 2 + (h / m) ** 2  # in [1, 2]
+  # In [1, 2] when h or v is non-zero; the maximum only covers h = v = 0,
+  # where big / 0 would give an infinite slope (and a NaN derivative).
+  unit = jnp.maximum((betas * root_v / m) ** 2 + (h / m) ** 2, 1.0)
   r = jnp.minimum(jnp.sqrt(big / unit) / m, 1.0)
   v = jnp.where(overflows, big, v_next)
   sigma = jnp.where(overflows, betas * sigma * r - h * r, betas * sigma - h)
   sigma = jnp.clip(sigma, -big, big)
   # sqrt(2) * sqrt(v) rather than sqrt(2 * v): 2 * v may overflow.
-  ratio = sigma / (jnp.sqrt(jnp.asarray(2.0, v.dtype)) * jnp.sqrt(v) + eps)
+  ratio = sigma / (jnp.sqrt(jnp.asarray(2.0, v.dtype))
+                   * _sqrt_with_finite_slope(v) + eps)
   bound = big / betas.shape[0]
   tuner_scales = jnp.clip(
       (s_init / erfi_inv_sqrt2()) * erfi(ratio), -bound, bound)
@@ -241,6 +256,10 @@ def trac(
       so no param ever becomes inf or NaN; a param at the edge comes back
       when :math:`S\Delta` does. A move longer than the dtype's range (float16
       from -6e4 to +6e4) takes more than one step.
+    * Derivatives: ``jax.grad``/``jax.jvp`` through ``update`` (e.g. a
+      meta-gradient through an unrolled loop) are finite, including at the
+      first step where ``v = 0`` (there ``sqrt`` gets slope 0, not inf), and
+      exact wherever the update is smooth.
 
   Args:
     base_optimizer: any Optax transform, e.g. ``optax.adam(1e-3)``, a
