@@ -73,3 +73,37 @@ def test_two_trac_states_is_a_clear_error_naming_paths():
   # Each group's S is readable from its own sub-state.
   for group in ("p", "v"):
     assert float(trac_optax.scale(state.inner_states[group])) == 0.0
+
+
+def test_batched_states_give_one_scale_per_seed():
+  """vmapped seeds: S per seed, leading axes kept, never a sum over seeds."""
+  tx = trac_optax.trac(optax.adam(1e-2), s_init=1e-3)
+  params = {"w": jnp.ones((2, 3, 4))}  # 2 x 3 seeds
+  init = jax.vmap(jax.vmap(tx.init))
+  update = jax.jit(jax.vmap(jax.vmap(tx.update)))
+  state = init(params)
+  signs = jnp.array([[1.0, -1.0, 2.0], [0.5, -3.0, 1.0]])[..., None]
+  for _ in range(5):
+    grads = {"w": signs * jnp.ones((2, 3, 4))}
+    updates, state = update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  for opt_state in (state, (optax.EmptyState(), state)):
+    s = np.asarray(trac_optax.scale(opt_state))
+    assert s.shape == (2, 3)
+    assert trac_optax.trac_state(opt_state).tuner_scales.shape == (2, 3, 6)
+    for i in range(2):
+      for j in range(3):
+        one = jax.tree.map(lambda x, i=i, j=j: x[i, j], state)
+        assert s[i, j] == float(trac_optax.scale(one)) == _direct_scale(one)
+  assert np.all(s > 0)
+
+
+def test_scale_of_mixed_sign_seeds_is_not_their_sum():
+  """Two seeds whose tuners have opposite signs: S is per seed (one of them
+  positive), where the sum over seeds would be 0."""
+  tuners = jnp.array([[1.0, 2.0], [-1.0, -2.0]])
+  state = trac_optax.trac(optax.sgd(0.1), betas=(0.9, 0.99)).init(
+      jnp.zeros(1))
+  state = jax.tree.map(lambda x: jnp.stack([x, x]), state)._replace(
+      tuner_scales=tuners)
+  np.testing.assert_array_equal(np.asarray(trac_optax.scale(state)), [3.0, 0.0])

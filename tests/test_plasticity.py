@@ -86,6 +86,14 @@ def test_shrink_and_perturb_noise_statistics_and_identity():
     (lambda: trac_optax.shrink_and_perturb(1.5, 0.1, 10), r"shrink in \[0, 1\]"),
     (lambda: trac_optax.shrink_and_perturb(0.5, -0.1, 10), "noise_scale >= 0"),
     (lambda: trac_optax.shrink_and_perturb(0.5, 0.1, 0), "positive int"),
+    (lambda: trac_optax.shrink_and_perturb(0.5, 0.1, 2**31), "below 2\\*\\*31"),
+    (lambda: trac_optax.shrink_and_perturb(0.5, 0.1, 2.0), "positive int"),
+    (lambda: trac_optax.shrink_and_perturb(
+        0.5, 0.1, 1, 3, key=jax.random.key(0)), "not both"),
+    (lambda: trac_optax.shrink_and_perturb(
+        0.5, 0.1, 1, key=jnp.zeros(3, jnp.uint32)), "one random key"),
+    (lambda: trac_optax.shrink_and_perturb(
+        0.5, 0.1, 1, key=jax.random.split(jax.random.key(0))), "one random key"),
 ])
 def test_bad_arguments(make, match):
   with pytest.raises(ValueError, match=match):
@@ -109,3 +117,25 @@ def test_baselines_jit_and_keep_dtypes():
     params = optax.apply_updates(params, updates)
   assert updates["h"].dtype == jnp.bfloat16 and params["h"].dtype == jnp.bfloat16
   assert step._cache_size() == 1
+
+
+@pytest.mark.parametrize("make_key", [jax.random.key, jax.random.PRNGKey])
+def test_shrink_and_perturb_draws_independent_noise_per_vmapped_seed(make_key):
+  """A traced key per seed: each seed's noise is its own, and equals the
+  noise of an unbatched run with that key."""
+  num_seeds, params = 4, jnp.zeros(5)
+  keys = jax.vmap(make_key)(jnp.arange(num_seeds))
+  make = lambda k: trac_optax.shrink_and_perturb(0.5, 1.0, 1, key=k)
+  states = jax.vmap(lambda k: make(k).init(params))(keys)
+  batch = jnp.zeros((num_seeds, 5))
+  updates, _ = jax.vmap(make(keys[0]).update)(batch, states, batch)
+  updates = np.asarray(updates)
+  for i in range(num_seeds):
+    tx = make(make_key(i))
+    want, _ = tx.update(jnp.zeros(5), tx.init(params), params)
+    np.testing.assert_array_equal(updates[i], np.asarray(want))
+  assert len({tuple(u) for u in updates.tolist()}) == num_seeds
+  # A seed, as before, still gives one key for all.
+  same = jax.vmap(lambda _: trac_optax.shrink_and_perturb(0.5, 1.0, 1, 7).init(
+      params).key)(jnp.arange(2))
+  np.testing.assert_array_equal(same[0], same[1])

@@ -22,7 +22,8 @@ def trac_state(opt_state: optax.OptState) -> TracState:
       contains exactly one :func:`trac_optax.trac`.
 
   Returns:
-    The :class:`TracState`. Its fields ``tuner_scales`` (last output of each
+    The :class:`TracState`, as stored: a batched state (vmapped seeds) keeps
+    its leading axes in every field. Its fields ``tuner_scales`` (last output of each
     tuner), ``count`` (applied steps) and ``skipped`` (non-finite steps
     skipped) are the tuner diagnostics.
 
@@ -57,7 +58,10 @@ def scale(opt_state: optax.OptState) -> jax.Array:
 
   Returns:
     A scalar array in the tuner dtype (float32, or float64 for float64
-    params).
+    params): exactly the S that the last update used. For a batched state
+    (e.g. seeds under ``jax.vmap``) one S per seed, with the state's leading
+    axes: ``tuner_scales`` of shape ``(..., len(betas))`` gives S of shape
+    ``(...)``.
 
   Examples:
     >>> import jax.numpy as jnp, optax, trac_optax

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from trac_optax import _validation
@@ -75,7 +77,9 @@ def shrink_and_perturb(
     shrink: float | jax.Array,
     noise_scale: float | jax.Array,
     every: int,
-    seed: int | jax.Array = 0,
+    seed: int | jax.Array | None = None,
+    *,
+    key: jax.Array | None = None,
 ) -> optax.GradientTransformation:
   r"""Every ``every`` steps, shrinks the params and adds Gaussian noise.
 
@@ -93,8 +97,12 @@ def shrink_and_perturb(
   Args:
     shrink: :math:`\alpha`, in ``[0, 1]``.
     noise_scale: :math:`\sigma \ge 0`, the standard deviation of the noise.
-    every: apply every this many steps (a positive int).
-    seed: seed of the noise's random key.
+    every: apply every this many steps (a positive int below ``2**31``).
+    seed: seed of the noise's random key (default 0).
+    key: the noise's random key itself, instead of ``seed``: a key from
+      ``jax.random.key`` or ``jax.random.PRNGKey``. It may be traced, so
+      seeds vmapped together can each draw their own noise:
+      ``jax.vmap(lambda k: shrink_and_perturb(..., key=k).init(p))(keys)``.
 
   Returns:
     An ``optax.GradientTransformation`` whose ``update`` requires ``params``.
@@ -106,14 +114,23 @@ def shrink_and_perturb(
   _validation.check_non_negative("shrink_and_perturb", "noise_scale",
                                  noise_scale)
   _validation.check_unit_interval("shrink_and_perturb", "shrink", shrink)
-  if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-    raise ValueError("shrink_and_perturb expects `every` to be a positive int "
-                     f"(steps between applications); got {every!r}.")
+  if (not isinstance(every, numbers.Integral) or isinstance(every, bool)
+      or not 1 <= every <= np.iinfo(np.int32).max):
+    raise ValueError(
+        "shrink_and_perturb expects `every` to be a positive int below 2**31 "
+        f"(steps between applications, counted in int32); got {every!r}.")
+  every = int(every)
+  if key is not None and seed is not None:
+    raise ValueError("shrink_and_perturb takes `seed` or `key`, not both.")
+  if key is not None:
+    _validation.check_random_key("shrink_and_perturb", key)
 
   def init_fn(params):
     del params
-    return ShrinkPerturbState(count=jnp.zeros((), jnp.int32),
-                              key=jax.random.PRNGKey(seed))
+    return ShrinkPerturbState(
+        count=jnp.zeros((), jnp.int32),
+        key=jax.random.PRNGKey(0 if seed is None else seed)
+        if key is None else key)
 
   def update_fn(updates, state, params=None):
     if params is None:

@@ -117,6 +117,20 @@ def check_same_structure(updates: Any, params: Any) -> None:
           f"{jnp.shape(p)}; they must match.")
 
 
+def check_random_key(transform: str, key: Any) -> None:
+  dtype = getattr(key, "dtype", None)
+  if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+    if np.ndim(key) == 0:
+      return
+  elif dtype == np.uint32 and np.shape(key) == (2,):
+    return
+  raise ValueError(
+      f"{transform} expects `key` to be one random key, from "
+      "jax.random.key(seed) or jax.random.PRNGKey(seed) (under jax.vmap, one "
+      f"per mapped seed); got {type(key).__name__} of dtype {dtype} and shape "
+      f"{np.shape(key)}.")
+
+
 def missing_params_message(transform: str) -> str:
   return (f"{transform} needs the current parameters: call "
           f"`update(grads, state, params)`. You are not passing `params` "
