@@ -70,6 +70,11 @@ def test_two_trac_states_is_a_clear_error_naming_paths():
   with pytest.raises(ValueError, match="2 TracStates") as error:
     trac_optax.scale(state)
   assert "inner_states" in str(error.value)
+  # The call the message suggests works as written.
+  suggestion = str(error.value).rsplit("e.g. ", 1)[1].rstrip(".")
+  assert suggestion.startswith("trac_optax.scale(opt_state.inner_states[")
+  namespace = {"trac_optax": trac_optax, "opt_state": state}
+  assert float(eval(suggestion, namespace)) == 0.0  # noqa: S307
   # Each group's S is readable from its own sub-state.
   for group in ("p", "v"):
     assert float(trac_optax.scale(state.inner_states[group])) == 0.0

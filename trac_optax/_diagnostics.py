@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
 
 from trac_optax._trac import TracState
 from trac_optax._trac import total_scale
+
+
+def _accessor(path: tuple[Any, ...]) -> str:
+  """The Python suffix that reaches ``path``: ``.inner_states['p'][0]``."""
+  parts = []
+  for key in path:
+    if isinstance(key, jax.tree_util.DictKey):
+      parts.append(f"[{key.key!r}]")
+    elif isinstance(key, jax.tree_util.SequenceKey):
+      parts.append(f"[{key.idx}]")
+    elif hasattr(key, "name"):  # attribute keys, e.g. a NamedTuple's field
+      parts.append(f".{key.name}")
+    else:
+      parts.append(jax.tree_util.keystr((key,)))
+  return "".join(parts)
 
 
 def trac_state(opt_state: optax.OptState) -> TracState:
@@ -39,10 +56,11 @@ def trac_state(opt_state: optax.OptState) -> TracState:
         "no TracState in this optimizer state: was the transform built with "
         "trac_optax.trac(...)? Pass the state returned by its init/update.")
   if len(found) > 1:
-    paths = ", ".join(jax.tree_util.keystr(path) for path, _ in found)
+    paths = [_accessor(path) for path, _ in found]
     raise ValueError(
-        f"{len(found)} TracStates in this optimizer state (at {paths}); "
-        "pass the sub-state of the one you want, e.g. scale(state[0]).")
+        f"{len(found)} TracStates in this optimizer state (at "
+        f"{', '.join(paths)}); pass the sub-state of the one you want, e.g. "
+        f"trac_optax.scale(opt_state{paths[0]}).")
   return found[0][1]
 
 

@@ -264,12 +264,20 @@ def trac(
   Args:
     base_optimizer: any Optax transform, e.g. ``optax.adam(1e-3)``, a
       ``chain``, or an ``inject_hyperparams`` one. Extra keyword arguments to
-      ``update`` are forwarded to it.
+      ``update`` are forwarded to it. A base whose state assumes that the
+      params it is given are the ones the caller holds (a line search, as in
+      ``optax.lbfgs``; schedule-free's evaluation point) is refused at
+      ``init``: under TRAC its iterate is :math:`\theta_\text{ref} +
+      \Delta`, the caller's params :math:`\theta_\text{ref} + S\Delta`.
     betas: discount factors of the tuners, one tuner per beta, each in
       ``(0, 1]``. Its length fixes the state's shape.
     s_init: initial scale: a tuner whose correlation ratio is
-      :math:`1/\sqrt2` outputs ``s_init``. Positive.
-    eps: added to :math:`\sqrt{2v}` to avoid dividing by zero. Positive.
+      :math:`1/\sqrt2` outputs ``s_init``. A positive real number; at
+      ``init`` it must also be a normal number of the tuner dtype (float32
+      unless a param is float64), at most ``erfi(1/sqrt2)`` times its largest.
+    eps: added to :math:`\sqrt{2v}` to avoid dividing by zero. A positive
+      real number, normal in the tuner dtype (e.g. at least 1.2e-38 in
+      float32, where smaller values read as 0).
     recover_after: number of consecutive non-finite steps after which the
       tuners are reset (see Recovery above); a positive int, or ``None`` to
       skip non-finite steps forever. An isolated non-finite step is always
@@ -309,7 +317,16 @@ def trac(
 
   def init_fn(params: optax.Params) -> TracState:
     _validation.check_float_params(params)
+    # Python floats and NumPy arrays become JAX arrays, in the dtypes JAX
+    # uses (float64 NumPy params are float32 unless x64 is on, silently).
+    params = jax.tree.map(jnp.asarray, params)
     tuner_dtype = _tuner_dtype(params)
+    _validation.check_in_tuner_dtype("eps", eps, tuner_dtype)
+    # s_init / erfi(1/sqrt 2) is the tuners' coefficient: it must be finite.
+    _validation.check_in_tuner_dtype("s_init", s_init, tuner_dtype,
+                                     erfi_inv_sqrt2())
+    base_state = base.init(params)
+    _validation.check_base_state_servable(base_state)
     # Separate buffers per field (not one shared zeros array), so the whole
     # state can be donated.
     zeros = lambda: jnp.zeros((num_betas,), tuner_dtype)
@@ -327,7 +344,7 @@ def trac(
         v=zeros(),
         sigma=zeros(),
         tuner_scales=zeros(),
-        base_optimizer_state=base.init(params),
+        base_optimizer_state=base_state,
     )
 
   def update_fn(
@@ -339,6 +356,9 @@ def trac(
     if params is None:
       raise ValueError(_validation.missing_params_message("trac"))
     _validation.check_same_structure(updates, params)
+    _validation.check_state_fits(state, TracState, params, num_betas)
+    updates = jax.tree.map(jnp.asarray, updates)
+    params = jax.tree.map(jnp.asarray, params)
     tuner_dtype = state.v.dtype
 
     h = _inner_product(updates, state.delta, tuner_dtype)

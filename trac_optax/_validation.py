@@ -31,11 +31,15 @@ def check_base_optimizer(base: Any) -> None:
       getattr(base, "update", None)):
     return
   hint = ""
-  if callable(base):
-    name = getattr(base, "__name__", repr(base))
+  name = getattr(base, "__name__", None)
+  if callable(base) and name and getattr(optax, name, None) is base:
     hint = (f" `{name}` is a function, not a transform: call it first, e.g. "
             f"trac(optax.{name}(learning_rate=1e-3)) rather than "
             f"trac(optax.{name}).")
+  elif callable(base) and "GradientTransformation" in str(
+      getattr(base, "__annotations__", {}).get("return", "")):
+    hint = (f" `{name}` returns a transform: call it first, e.g. "
+            f"trac({name}(...)) rather than trac({name}).")
   raise TypeError(
       "trac expects base_optimizer to be an optax.GradientTransformation "
       f"(an object with init and update), got {type(base).__name__}.{hint}")
@@ -59,7 +63,25 @@ def check_betas(betas: Any) -> None:
         f"{bad.tolist()} in betas={values.tolist()}.")
 
 
+def _is_real_number(value: Any) -> bool:
+  """An int, float or real array of them; not a bool, string or complex."""
+  if isinstance(value, (bool, np.bool_)):
+    return False
+  if isinstance(value, (int, float)):
+    return True
+  dtype = getattr(value, "dtype", None)
+  if dtype is None:
+    return False
+  return (jnp.issubdtype(dtype, jnp.floating)
+          or (jnp.issubdtype(dtype, jnp.integer)
+              and not jnp.issubdtype(dtype, jnp.bool_)))
+
+
 def check_positive(name: str, value: Any) -> None:
+  if not _is_real_number(value):
+    raise TypeError(
+        f"trac expects {name} to be a real number (a float, e.g. 1e-8, or a "
+        f"real scalar array); got {value!r} of type {type(value).__name__}.")
   if np.ndim(value) != 0:
     raise ValueError(f"trac expects {name} to be a scalar; got shape "
                      f"{np.shape(value)}.")
@@ -70,6 +92,30 @@ def check_positive(name: str, value: Any) -> None:
     raise ValueError(
         f"trac expects {name} > 0 and finite; got {name}={concrete.item()!r}. "
         f"The paper's default is 1e-8.")
+
+
+def check_in_tuner_dtype(name: str, value: Any, dtype: np.dtype,
+                         largest_fraction: float = 1.0) -> None:
+  """``value`` must be a normal number of ``dtype``, at most
+  ``largest_fraction`` of its largest value.
+
+  The tuner runs in float32 unless a param is float64: a value that passes
+  the float64 check at construction may still be 0 there (a subnormal,
+  flushed to zero) or overflow once scaled.
+  """
+  concrete = _concrete(value)
+  if concrete is None:
+    return
+  info = np.finfo(dtype)
+  low, high = float(info.tiny), float(info.max) * largest_fraction
+  if low <= float(concrete) <= high:
+    return
+  raise ValueError(
+      f"trac's tuner runs in {info.dtype} for these params (float64 only when "
+      f"a param is float64), where {name}={float(concrete)!r} "
+      + ("is below the smallest normal number and reads as 0"
+         if float(concrete) < low else "overflows")
+      + f". Pass {name} in [{low:.3g}, {high:.3g}].")
 
 
 def check_recover_after(value: Any) -> None:
@@ -99,6 +145,18 @@ def check_float_params(params: Any) -> None:
           "Exclude it with optax.masked or optax.partition.")
 
 
+def _shape_mismatch(tree: Any, params: Any) -> tuple[str, Any, Any] | None:
+  """The first leaf of ``tree`` (same structure) whose shape is not its
+  param's: ``(path, its shape, the param's shape)``, or None."""
+  for path, x, p in zip(
+      (k for k, _ in jax.tree_util.tree_leaves_with_path(params)),
+      jax.tree.leaves(tree), jax.tree.leaves(params)):
+    if jnp.shape(x) != jnp.shape(p):
+      return (jax.tree_util.keystr(path) or "<root>", jnp.shape(x),
+              jnp.shape(p))
+  return None
+
+
 def check_same_structure(updates: Any, params: Any) -> None:
   grads_def = jax.tree.structure(updates)
   params_def = jax.tree.structure(params)
@@ -107,14 +165,11 @@ def check_same_structure(updates: Any, params: Any) -> None:
         "trac got gradients whose tree structure differs from the params: "
         f"gradients {grads_def} vs params {params_def}. Pass the gradients "
         "of the same params tree that the optimizer was initialised with.")
-  for path, g, p in zip(
-      (k for k, _ in jax.tree_util.tree_leaves_with_path(params)),
-      jax.tree.leaves(updates), jax.tree.leaves(params)):
-    if jnp.shape(g) != jnp.shape(p):
-      raise ValueError(
-          f"trac got a gradient of shape {jnp.shape(g)} for the param at "
-          f"{jax.tree_util.keystr(path) or '<root>'} of shape "
-          f"{jnp.shape(p)}; they must match.")
+  mismatch = _shape_mismatch(updates, params)
+  if mismatch is not None:
+    path, got, want = mismatch
+    raise ValueError(f"trac got a gradient of shape {got} for the param at "
+                     f"{path} of shape {want}; they must match.")
 
 
 def check_random_key(transform: str, key: Any) -> None:
@@ -129,6 +184,68 @@ def check_random_key(transform: str, key: Any) -> None:
       "jax.random.key(seed) or jax.random.PRNGKey(seed) (under jax.vmap, one "
       f"per mapped seed); got {type(key).__name__} of dtype {dtype} and shape "
       f"{np.shape(key)}.")
+
+
+def check_state_fits(state: Any, state_type: type, params: Any,
+                     num_betas: int) -> None:
+  """The state must be one this trac built for params of these shapes."""
+  if not isinstance(state, state_type):
+    raise ValueError(
+        f"trac got an optimizer state of type {type(state).__name__}, not a "
+        f"{state_type.__name__}: pass the state returned by this transform's "
+        "init (not the base optimizer's, nor one from another transform).")
+  for field in ("v", "sigma", "tuner_scales"):
+    shape = jnp.shape(getattr(state, field))
+    if shape != (num_betas,):
+      raise ValueError(
+          f"trac got a state whose {field} has shape {shape}, but this trac "
+          f"has {num_betas} betas: the state was built by a trac with other "
+          "betas (or is batched: call update under jax.vmap).")
+  params_def = jax.tree.structure(params)
+  for field in ("reference", "delta"):
+    tree = getattr(state, field)
+    if jax.tree.structure(tree) != params_def:
+      raise ValueError(
+          f"trac got a state whose {field} has tree structure "
+          f"{jax.tree.structure(tree)}, but the params have {params_def}: "
+          "the state was initialised for other params.")
+    mismatch = _shape_mismatch(tree, params)
+    if mismatch is not None:
+      path, got, want = mismatch
+      raise ValueError(
+          f"trac got a state whose {field} at {path} has shape {got}, but "
+          f"that param has shape {want}: the state was initialised for "
+          "params of other shapes.")
+
+
+# Base states that store values computed at the base's own iterate, for the
+# caller to use at the params it holds: under TRAC the caller holds other
+# params (theta_ref + S * delta), so these would be silently wrong.
+_UNSERVABLE_BASES = {
+    "ScaleByZoomLinesearchState": (
+        "a line search (e.g. optax.lbfgs) takes the loss value and gradient "
+        "at the params it is given, but under trac its iterate is "
+        "theta_ref + delta while the loss is evaluated at theta_ref + "
+        "S * delta, so its line search stalls (an L-BFGS run never leaves "
+        "its initial loss); use optax.scale_by_lbfgs without a line search"),
+    "ScaleByBacktrackingLinesearchState": (
+        "a line search takes the loss value and gradient at the params it is "
+        "given, but under trac its iterate is theta_ref + delta while the "
+        "loss is evaluated at theta_ref + S * delta"),
+    "ScheduleFreeState": (
+        "schedule-free's evaluation point (schedule_free_eval_params) is "
+        "computed from its own iterate theta_ref + delta, which is not the "
+        "params trac hands out, theta_ref + S * delta"),
+}
+
+
+def check_base_state_servable(base_state: Any) -> None:
+  """Refuses bases whose state assumes that the params are their iterate."""
+  for name, reason in _UNSERVABLE_BASES.items():
+    if optax.tree.get_all_with_path(base_state, name):
+      raise ValueError(
+          f"trac cannot wrap this base optimizer (its state holds a {name}): "
+          f"{reason}.")
 
 
 def missing_params_message(transform: str) -> str:

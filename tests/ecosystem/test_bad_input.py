@@ -135,3 +135,111 @@ def test_injected_concrete_bad_value_is_still_caught():
   with pytest.raises(ValueError, match=r"s_init > 0"):
     optax.inject_hyperparams(trac_optax.trac)(
         optax.sgd(0.1), s_init=-1.0).init(PARAMS)
+
+
+@pytest.mark.parametrize("name", ["s_init", "eps"])
+@pytest.mark.parametrize("value", [None, "1e-8", 1e-8 + 1e-9j, True,
+                                   np.array(1e-8 + 0j)],
+                         ids=["none", "string", "complex", "bool",
+                              "complex-array"])
+def test_s_init_and_eps_of_the_wrong_type(name, value):
+  with pytest.raises(TypeError, match=rf"{name} to be a real number"):
+    trac_optax.trac(optax.sgd(0.1), **{name: value})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"eps": 1e-38}, r"float32.*eps=1e-38 is below the smallest normal"),
+    ({"s_init": 1e-40}, r"float32.*s_init=1e-40 is below the smallest normal"),
+    ({"s_init": 3.3e38}, r"float32.*s_init=3.3e\+38 overflows"),
+], ids=["eps-subnormal", "s_init-subnormal", "s_init-overflows"])
+def test_values_checked_in_the_tuner_dtype_at_init(kwargs, match):
+  tx = trac_optax.trac(optax.sgd(0.1), **kwargs)  # fine in float64
+  with pytest.raises(ValueError, match=match):
+    tx.init(PARAMS)
+  with jax.enable_x64(True):  # and fine for a float64 tuner
+    state = tx.init({"w": jnp.ones(3, jnp.float64)})
+    assert state.v.dtype == jnp.float64
+
+
+def test_largest_allowed_s_init_runs_finite():
+  tx = trac_optax.trac(optax.sgd(0.1), s_init=3e38)
+  params = PARAMS
+  state = tx.init(params)
+  for g in (1.0, 1.0, -1.0, 1.0):
+    updates, state = tx.update(jax.tree.map(lambda p: jnp.full_like(p, g),
+                                            params), state, params)
+    params = optax.apply_updates(params, updates)
+    assert all(np.all(np.isfinite(np.asarray(p)))
+               for p in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("make_state, match", [
+    (lambda: trac_optax.trac(optax.adam(1e-3), betas=(0.9,)).init(PARAMS),
+     r"v has shape \(1,\), but this trac has 6 betas"),
+    (lambda: optax.adam(1e-3).init(PARAMS),
+     r"state of type tuple, not a TracState"),
+    (lambda: trac_optax.trac(optax.adam(1e-3)).init(
+        {"w": jnp.ones((4,)), "b": jnp.zeros(())}),
+     r"reference at \[.w.\] has shape \(4,\), but that param has shape \(3,\)"),
+    (lambda: trac_optax.trac(optax.adam(1e-3)).init(
+        {"w": jnp.ones((1,)), "b": jnp.zeros(())}),
+     r"reference at \[.w.\] has shape \(1,\).*params of other shapes"),
+    (lambda: trac_optax.trac(optax.adam(1e-3)).init({"w": jnp.ones((3,))}),
+     r"reference has tree structure"),
+], ids=["other-betas", "adam-state", "other-shapes", "broadcastable-shapes",
+        "other-tree"])
+def test_state_that_does_not_fit_the_params(make_state, match):
+  tx = trac_optax.trac(optax.adam(1e-3))
+  state = make_state()
+  with pytest.raises(ValueError, match=match):
+    tx.update(GRADS, state, PARAMS)
+  with pytest.raises(ValueError, match=match):
+    jax.jit(tx.update)(GRADS, state, PARAMS)
+
+
+def test_python_float_leaves_work_like_adam():
+  params = {"a": 1.0, "b": 2.0}
+  for tx in (trac_optax.trac(optax.adam(0.1), s_init=1e-2), optax.adam(0.1)):
+    p, state = params, tx.init(params)
+    for _ in range(3):
+      updates, state = tx.update({"a": 1.0, "b": -1.0}, state, p)
+      p = optax.apply_updates(p, updates)
+    assert all(jnp.asarray(x).dtype == jnp.float32 for x in jax.tree.leaves(p))
+  assert float(p["a"]) < 1.0
+
+
+def test_numpy_float64_params_without_x64_give_no_warning(recwarn):
+  params = {"w": np.ones(3), "b": np.zeros(2)}
+  tx = trac_optax.trac(optax.adam(1e-3))
+  state = tx.init(params)
+  updates, state = tx.update({"w": np.ones(3), "b": np.ones(2)}, state, params)
+  optax.apply_updates(params, updates)
+  assert [str(w.message) for w in recwarn] == []
+  assert updates["w"].dtype == jnp.float32
+
+
+def test_factory_hint_only_for_factories():
+  def user_factory() -> optax.GradientTransformation:
+    return optax.sgd(0.1)
+
+  with pytest.raises(TypeError, match=r"`user_factory` returns a transform"):
+    trac_optax.trac(user_factory)
+  for not_a_factory in (optax.adam(1e-3).init, lambda x: x, print):
+    with pytest.raises(TypeError) as error:
+      trac_optax.trac(not_a_factory)
+    assert "call it first" not in str(error.value)
+    assert "returns a transform" not in str(error.value)
+
+
+@pytest.mark.parametrize("base, match", [
+    (lambda: optax.lbfgs(), r"ScaleByZoomLinesearchState.*line search"),
+    (lambda: optax.chain(optax.sgd(0.1),
+                         optax.scale_by_backtracking_linesearch(
+                             max_backtracking_steps=5)),
+     r"ScaleByBacktrackingLinesearchState"),
+    (lambda: optax.contrib.schedule_free_adamw(1e-3),
+     r"ScheduleFreeState.*schedule_free_eval_params"),
+], ids=["lbfgs", "backtracking", "schedule-free"])
+def test_bases_that_assume_the_params_are_their_iterate(base, match):
+  with pytest.raises(ValueError, match=rf"cannot wrap.*{match}"):
+    trac_optax.trac(base()).init(PARAMS)
