@@ -52,12 +52,12 @@ def _offset_dtype(param_dtype: Any) -> np.dtype:
   return np.dtype(jnp.promote_types(param_dtype, jnp.float32))
 
 
-# Leaves up to this many entries are concatenated into one inner product:
-# one kernel for all the small leaves instead of one to three each (RL nets
-# have tens of small leaves, and a step at their size is bound by kernel
-# launches, not bytes). Larger leaves keep a reduction each: concatenating
-# them would write and read a copy of them.
-_CONCATENATED_LEAF_SIZE = 1 << 16
+# Leaves of at most this many entries (16 KiB of float32) share one inner
+# product over their concatenation: one kernel for all the biases and small
+# kernels instead of one to three each (RL nets have many small leaves, and
+# at their size a step is bound by kernel launches, not bytes). Larger leaves
+# keep a reduction each: concatenating them would write and read a copy.
+_CONCATENATED_LEAF_SIZE = 1 << 12
 
 
 def _inner_product(grads: optax.Updates, delta: optax.Params,
