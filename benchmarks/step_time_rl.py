@@ -317,13 +317,14 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--rounds", type=int, default=None,
                       help="timed rounds per case (default 20, smoke 2)")
   parser.add_argument("--cases", default=None,
-                      help="comma-separated case-name prefixes to run")
+                      help="case-name prefixes to run, separated by ';' "
+                           "(e.g. 'PPO;1e5 params, 10')")
   parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
   args = parser.parse_args(argv)
   rounds = args.rounds or (2 if args.smoke else 20)
   chosen = cases(args.smoke)
   if args.cases:
-    prefixes = [c.strip() for c in args.cases.split(",")]
+    prefixes = [c.strip() for c in args.cases.split(";")]
     chosen = [c for c in chosen if any(c.name.startswith(p) for p in prefixes)]
   info = _common.machine()
   results = []
