@@ -16,6 +16,10 @@ Usage::
     python benchmarks/step_time.py              # writes benchmarks/results/step_time_<platform>.*
     python benchmarks/step_time.py --big        # also 1e8 params
     python benchmarks/step_time.py --smoke --out /tmp/x   # a few seconds, for CI
+    python benchmarks/step_time.py --sizes 1e5,1e7 --rounds 10   # a shorter run
+
+The RL sizes (small trees, seeds under ``vmap``) are measured by
+``benchmarks/step_time_rl.py``.
 
 The authors' JAX port (``trac-optimizer`` 0.0.2) is timed when it is installed
 (``pip install --no-deps trac-optimizer==0.0.2``) and skipped with a message
@@ -472,11 +476,16 @@ def main(argv: list[str] | None = None) -> int:
                       help="tiny sizes and few rounds: checks the script runs")
   parser.add_argument("--rounds", type=int, default=None,
                       help="timed rounds per size (default 30, smoke 2)")
+  parser.add_argument("--sizes", default=None,
+                      help="comma-separated param counts instead of "
+                           "1e5,1e6,1e7 (e.g. 1e5,1e7)")
   parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS,
                       help="folder for step_time_<platform>.json and .md")
   args = parser.parse_args(argv)
 
   sizes = (2e3,) if args.smoke else SIZES + ((BIG,) if args.big else ())
+  if args.sizes:
+    sizes = tuple(float(n) for n in args.sizes.split(","))
   rounds = args.rounds or (2 if args.smoke else 30)
   port, why = _common.authors_jax_port()
   if port is None:

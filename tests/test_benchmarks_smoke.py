@@ -106,3 +106,36 @@ def test_erfi_throughput_rows_are_well_formed(erfi_results):
     for row in rows.values():
       assert _positive(row["evals_per_s"])
       assert _positive(row["time_ratio_to_trac_optax"])
+
+
+@pytest.fixture(scope="module")
+def step_time_rl(tmp_path_factory) -> dict:
+  return _run_smoke("step_time_rl.py", tmp_path_factory.mktemp("step_time_rl"))
+
+
+def test_step_time_rl_reports_every_mode_with_fusions_and_traffic(
+    step_time_rl):
+  modes = {r["mode"] for r in step_time_rl["results"]}
+  assert len(modes) == 3 and any("non-finite" in m for m in modes)
+  for result in step_time_rl["results"]:
+    rows = result["optimizers"]
+    assert {"adam", "trac(adam)"} <= set(rows)
+    for name, row in rows.items():
+      assert _positive(row["median_us"]), name
+      assert row["fusions"] > 0 and _positive(row["traffic_param_copies"])
+    # TRAC moves at least Adam's bytes plus the inner product's 2 copies.
+    assert (rows["trac(adam)"]["traffic_param_copies"] >=
+            rows["adam"]["traffic_param_copies"] + 2 - 1e-6)
+  assert step_time_rl["targets"]
+
+
+def test_the_skip_moves_nothing_to_the_host():
+  """The compiled step has no host transfer or callback, and steps run under
+  ``jax.transfer_guard("disallow")`` with the skip branch taken."""
+  done = subprocess.run(
+      [sys.executable, str(BENCHMARKS / "skip_transfer_check.py"),
+       "--params", "2e3"], capture_output=True, text=True, timeout=600,
+      check=False)
+  assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+  assert "| conditional (the skip) | 1 |" in done.stdout
+  assert "no host transfer in the HLO; transfer guard passed" in done.stdout

@@ -60,17 +60,36 @@ def _offset_dtype(param_dtype: Any) -> np.dtype:
   return np.dtype(jnp.promote_types(param_dtype, jnp.float32))
 
 
+# Leaves of at most this many entries (16 KiB of float32) share one inner
+# product over their concatenation: one kernel for all the biases and small
+# kernels instead of one to three each (RL nets have many small leaves, and
+# at their size a step is bound by kernel launches, not bytes). Larger leaves
+# keep a reduction each: concatenating them would write and read a copy.
+_CONCATENATED_LEAF_SIZE = 1 << 12
+
+
 def _inner_product(grads: optax.Updates, delta: optax.Params,
                    dtype: np.dtype) -> jax.Array:
   """``<grads, delta>`` over the whole tree, accumulated in at least float32.
 
   An elementwise product and sum rather than ``jnp.vdot``: matrix units may
   run a dot product at reduced precision by default, a sum never does.
+  Leaves of at most ``_CONCATENATED_LEAF_SIZE`` entries are concatenated
+  (per accumulation dtype) and reduced together.
   """
   total = jnp.zeros((), dtype)
+  small: dict[np.dtype, list[tuple[jax.Array, jax.Array]]] = {}
   for g, d in zip(jax.tree.leaves(grads), jax.tree.leaves(delta)):
-    acc = jnp.promote_types(d.dtype, g.dtype)
-    total = total + jnp.sum(g.astype(acc) * d.astype(acc)).astype(dtype)
+    acc = np.dtype(jnp.promote_types(d.dtype, g.dtype))
+    if g.size <= _CONCATENATED_LEAF_SIZE:
+      small.setdefault(acc, []).append((g, d))
+    else:
+      total = total + jnp.sum(g.astype(acc) * d.astype(acc)).astype(dtype)
+  for acc, pairs in small.items():
+    flat = lambda xs, acc=acc: jnp.concatenate(
+        [jnp.ravel(x).astype(acc) for x in xs])
+    gs, ds = zip(*pairs)
+    total = total + jnp.sum(flat(gs) * flat(ds)).astype(dtype)
   return total
 
 

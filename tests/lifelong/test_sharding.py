@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import pathlib
 import subprocess
 import sys
@@ -39,3 +40,46 @@ def test_eight_devices_match_one(tmp_path):
     np.testing.assert_array_equal(runs[f"{key}_True"], runs[f"{key}_False"])
   np.testing.assert_allclose(runs["scale_True"], runs["scale_False"],
                              rtol=1e-5, atol=0)
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_seeds_split_over_two_processes_match_one_process(tmp_path):
+  """2 processes x 2 CPU devices train 4 seeds, one per device."""
+  script = pathlib.Path(__file__).with_name("multiprocess_seeds.py")
+  coordinator = f"localhost:{_free_port()}"
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  procs = [subprocess.Popen(
+      [sys.executable, str(script), str(tmp_path / f"p{i}.npz"), coordinator,
+       "2", str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+  try:
+    outputs = [p.communicate(timeout=400) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.communicate()
+  for p, (_, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+  env["XLA_FLAGS"] = ""
+  single = subprocess.run(
+      [sys.executable, str(script), str(tmp_path / "single.npz"), "", "1",
+       "0"], env=env, capture_output=True, text=True, timeout=400,
+      check=False)
+  assert single.returncode == 0, single.stderr[-3000:]
+  runs = [np.load(tmp_path / f"p{i}.npz") for i in range(2)]
+  reference = np.load(tmp_path / "single.npz")
+  assert int(reference["devices"]) == 1
+  for run in runs:
+    assert int(run["processes"]) == 2 and int(run["devices"]) == 4
+    assert int(run["mesh_devices"]) == 4 and int(run["local_seeds"]) == 2
+    for key in ("returns", "episodes"):
+      np.testing.assert_array_equal(run[key], reference[key])
+    np.testing.assert_allclose(run["scale"], reference["scale"], rtol=1e-5,
+                               atol=0)

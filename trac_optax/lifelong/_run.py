@@ -18,6 +18,7 @@ from trac_optax.lifelong._reset import RESET
 from trac_optax.lifelong._reset import reinitialise
 from trac_optax.lifelong._sharding import seed_jit
 from trac_optax.lifelong._sharding import shard_seeds
+from trac_optax.lifelong._sharding import to_host
 from trac_optax.lifelong._suites import make_suite
 from trac_optax.lifelong._tasks import TaskSuite
 
@@ -140,7 +141,7 @@ def run_lifelong(
     if reset and task > 0:
       agents = fresh_start(agents, jnp.int32(task))
     agents, metrics = train_task(agents, jnp.int32(task))
-    metrics = jax.device_get(metrics)
+    metrics = to_host(metrics)
     chunks.append(metrics)
     bar.set_postfix_str(
         f"task {task + 1} mean return {np.nanmean(metrics['return']):.1f}")

@@ -1,0 +1,354 @@
+r"""Step time of TRAC at reinforcement-learning sizes, alone and under ``vmap``.
+
+RL agents are small (1e4 to 1e6 params in tens of leaves) and train many seeds
+at once under ``jax.vmap``, with the optimizer step inside a jitted training
+loop. At these sizes a step is bound by the number of kernels (fusions) it
+runs, not by memory traffic, and under ``vmap`` TRAC's skip of non-finite
+steps has a batched predicate, so its conditional becomes a select.
+
+Each case is a param tree: the PPO policy and value networks of the lifelong
+harness (CartPole-v1, 2 MLPs of 3 x 128), and trees of about 1e5 and 1e6
+params in 10 and in 50 leaves. Each runs
+
+* unbatched (1 seed), with ``n`` params;
+* ``vmap`` over 8 seeds of ``n / 8`` params each, the same total (the PPO
+  tree is not scaled: 8 seeds of it, as the harness trains them);
+* the same with one seed's gradients non-finite, so that the batched
+  predicate really selects.
+
+A sample is ``jax.jit`` of a ``lax.fori_loop`` of many steps (params and
+state donated), as in a training loop: no Python dispatch per step. The
+optimizers run interleaved (A B A B ...); ratios are taken pair by pair within
+a round. Fusions (kernels on a GPU) and XLA's estimate of the bytes accessed
+come from one compiled step.
+
+Usage::
+
+    python benchmarks/step_time_rl.py                 # writes benchmarks/results/step_time_rl_<platform>.*
+    python benchmarks/step_time_rl.py --smoke --out /tmp/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import pathlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+from unittest import mock
+
+import jax
+import jax.numpy as jnp
+import optax
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import _common
+import step_time
+
+import trac_optax
+from trac_optax import _trac
+from trac_optax.lifelong import (
+  PPO,
+  LifelongConfig,
+)
+from trac_optax.lifelong._suites import make_suite
+
+SEEDS = 8
+PER_LEAF = "trac(adam), <g, d> per leaf"
+TARGET_RATIO = 1.4
+TARGET_VMAP_EXCESS = 1.10
+
+
+class Case(NamedTuple):
+  """A param tree: ``make(n, seed)`` builds one of about ``n`` params."""
+
+  name: str
+  make: Callable[[float, int], Any]
+  n: float
+  scale_for_vmap: bool
+
+
+def ppo_tree(_: float, seed: int) -> Any:
+  """The harness's default PPO policy and value params (CartPole-v1)."""
+  config = LifelongConfig()
+  ppo = PPO(config, make_suite(config), optax.sgd(0.0))
+  return ppo._init_one(jax.random.key(seed)).params
+
+
+def mlp_tree(n: float, seed: int, leaves: int = 50) -> Any:
+  """``leaves / 2`` square dense layers (kernel and bias) of about ``n`` params."""
+  layers = leaves // 2
+  w = max(2, int((-1 + math.sqrt(1 + 4 * n / layers)) / 2))
+  keys = jax.random.split(jax.random.PRNGKey(seed), layers)
+  return {f"dense_{i:02d}": {"kernel": 0.05 * jax.random.normal(k, (w, w)),
+                             "bias": 0.05 * jax.random.normal(k, (w,))}
+          for i, k in enumerate(keys)}
+
+
+def cases(smoke: bool) -> list[Case]:
+  if smoke:
+    return [Case("1e4 params, 10 leaves", step_time.param_tree, 1e4, True)]
+  return [
+      Case("PPO CartPole", ppo_tree, 0, False),
+      Case("1e5 params, 10 leaves", step_time.param_tree, 1e5, True),
+      Case("1e5 params, 50 leaves", mlp_tree, 1e5, True),
+      Case("1e6 params, 10 leaves", step_time.param_tree, 1e6, True),
+      Case("1e6 params, 50 leaves", mlp_tree, 1e6, True),
+  ]
+
+
+OPTIMIZERS = {
+    "adam": lambda: optax.adam(1e-3),
+    "trac(adam)": lambda: trac_optax.trac(optax.adam(1e-3)),
+    PER_LEAF: lambda: trac_optax.trac(optax.adam(1e-3)),
+}
+
+
+@contextlib.contextmanager
+def _traced_as(name: str) -> Iterator[None]:
+  """While tracing ``PER_LEAF``, one reduction per leaf for ``<g, d>``.
+
+  Benchmark-only: the inner product as it was before small leaves were
+  concatenated, timed beside the current one.
+  """
+  if name != PER_LEAF:
+    yield
+    return
+  with mock.patch.object(_trac, "_CONCATENATED_LEAF_SIZE", 0):
+    yield
+
+
+def _grads(params: Any, seed: int) -> Any:
+  return jax.tree.map(
+      lambda p: 1e-2 * jax.random.normal(jax.random.key(seed), p.shape,
+                                         p.dtype), params)
+
+
+def _stack(trees: list[Any]) -> Any:
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _poison_first_seed(grads: Any) -> Any:
+  """NaN in the first seed's first leaf: that seed skips every step."""
+  leaves, treedef = jax.tree.flatten(grads)
+  leaves[0] = leaves[0].at[0].set(jnp.nan)
+  return jax.tree.unflatten(treedef, leaves)
+
+
+class Setup(NamedTuple):
+  """One (case, mode): params, three gradient trees, and the step's wrapper."""
+
+  params: Any
+  grads: list[Any]
+  batched: bool
+  total_params: int
+  leaves: int
+
+
+def setup(case: Case, mode: str) -> Setup:
+  """Params and gradients for ``mode`` in ``("1 seed", "8 seeds", ...)``."""
+  if mode == "1 seed":
+    params = case.make(case.n, 0)
+    grads = [_grads(params, s) for s in (1, 2, 3)]
+    batched = False
+  else:
+    n = case.n / SEEDS if case.scale_for_vmap else case.n
+    params = _stack([case.make(n, s) for s in range(SEEDS)])
+    grads = [_grads(params, s) for s in (1, 2, 3)]
+    if "non-finite" in mode:
+      grads = [_poison_first_seed(g) for g in grads]
+    batched = True
+  leaves = jax.tree.leaves(params)
+  return Setup(params, grads, batched, sum(x.size for x in leaves),
+               len(leaves))
+
+
+MODES = ("1 seed", f"{SEEDS} seeds (vmap)",
+         f"{SEEDS} seeds (vmap), one non-finite")
+
+
+def _one_step(tx: optax.GradientTransformation, batched: bool):
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+  return jax.vmap(step) if batched else step
+
+
+class Compiled(NamedTuple):
+  loop: Callable[..., Any]
+  params: Any
+  state: Any
+  fusions: int
+  traffic: float
+
+
+def compile_optimizer(name: str, s: Setup, steps: int) -> Compiled:
+  """The step's HLO statistics, and a jitted loop of ``steps`` steps."""
+  with _traced_as(name):
+    return _compile(OPTIMIZERS[name](), s, steps)
+
+
+def _compile(tx: optax.GradientTransformation, s: Setup,
+             steps: int) -> Compiled:
+  init = jax.vmap(tx.init) if s.batched else tx.init
+  params = jax.tree.map(jnp.copy, s.params)
+  state = jax.tree.map(jnp.copy, init(params))
+  step = _one_step(tx, s.batched)
+  one = jax.jit(step, donate_argnums=(0, 1)).lower(params, state,
+                                                   s.grads[0]).compile()
+  fusions, _ = step_time._hlo_counts(one.as_text(), 1)
+  traffic = step_time._bytes_accessed(one) / step_time._bytes(params)
+
+  def loop(params, state, grads):
+    # One gradient tree for every step: the loop body stays one step long
+    # (an unrolled body of several steps takes minutes to compile at 50
+    # leaves), and no gradient is sliced out of a stack inside the loop.
+    body = lambda _, carry: step(*carry, grads)
+    return jax.lax.fori_loop(0, steps, body, (params, state))
+
+  compiled = jax.jit(loop, donate_argnums=(0, 1)).lower(
+      params, state, s.grads[0]).compile()
+  return Compiled(compiled, params, state, fusions, traffic)
+
+
+def run_mode(case: Case, mode: str, rounds: int, smoke: bool) -> dict[str, Any]:
+  s = setup(case, mode)
+  # About 20 ms of work per sample on a CPU.
+  steps = 1 if smoke else max(1, int(2e6 / s.total_params))
+  compiled = {name: compile_optimizer(name, s, steps) for name in OPTIMIZERS}
+  prepared = {name: step_time.Prepared(
+      lambda p, st, g, c=c: c.loop(p, st, g), c.params, c.state, {})
+              for name, c in compiled.items()}
+  wall, cpu, _ = time_loops(prepared, s.grads, rounds)
+  rows = {}
+  for name, c in compiled.items():
+    p25, med, p75 = _common.quartiles([t / steps for t in wall[name]])
+    rows[name] = {"median_us": 1e6 * med, "p25_us": 1e6 * p25,
+                  "p75_us": 1e6 * p75, "fusions": c.fusions,
+                  "traffic_param_copies": c.traffic}
+  for name in OPTIMIZERS:
+    if name != "adam":
+      rows[name]["ratio"] = _common.quartiles(
+          [a / b for a, b in zip(wall[name], wall["adam"])])
+      rows[name]["cpu_ratio"] = _common.quartiles(
+          [a / b for a, b in zip(cpu[name], cpu["adam"])])[1]
+  return {"case": case.name, "mode": mode, "params": s.total_params,
+          "leaves": s.leaves, "steps_per_sample": steps, "optimizers": rows}
+
+
+def time_loops(prepared: dict[str, step_time.Prepared], grads: list[Any],
+               rounds: int):
+  """Interleaved samples of whole loops (the grads are the loop's input)."""
+  live = {name: [p.params, p.state] for name, p in prepared.items()}
+  wall = {name: [] for name in prepared}
+  cpu = {name: [] for name in prepared}
+  for r in range(2 + rounds):
+    for name, p in prepared.items():
+      start, start_cpu = time.perf_counter(), time.process_time()
+      live[name] = list(jax.block_until_ready(p.run(*live[name], grads[0])))
+      if r >= 2:
+        wall[name].append(time.perf_counter() - start)
+        cpu[name].append(time.process_time() - start_cpu)
+  return wall, cpu, live
+
+
+def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+  """The RL-size targets, per case."""
+  out = []
+  by = {(r["case"], r["mode"]): r["optimizers"] for r in results}
+  for case in dict.fromkeys(r["case"] for r in results):
+    one = by[(case, MODES[0])]
+    ratio = one["trac(adam)"]["ratio"][1]
+    out.append({"target": f"{case}, 1 seed: trac(adam) / adam <= "
+                          f"{TARGET_RATIO}", "measured": ratio,
+                "met": ratio <= TARGET_RATIO})
+    for mode in MODES[1:]:
+      if (case, mode) not in by:
+        continue
+      batched = by[(case, mode)]["trac(adam)"]["ratio"][1]
+      out.append({"target": f"{case}, {mode}: ratio / unbatched ratio <= "
+                            f"{TARGET_VMAP_EXCESS}",
+                  "measured": batched / ratio,
+                  "met": batched / ratio <= TARGET_VMAP_EXCESS})
+    extra = one["trac(adam)"]["fusions"] - one["adam"]["fusions"]
+    out.append({"target": f"{case}, 1 seed: fusions of trac(adam) minus "
+                          "adam's", "measured": extra, "met": None})
+  return out
+
+
+def markdown(payload: dict[str, Any]) -> str:
+  lines = _common.header(
+      "Step time at RL sizes: trac(adam) and adam, alone and under vmap",
+      payload,
+      f"One sample = one jitted `fori_loop` of many steps (update + "
+      f"apply_updates, params and state donated); times are per step, "
+      f"medians over {payload['rounds']} interleaved rounds; ratios pair by "
+      "pair within a round. Fusions and traffic (XLA's `bytes accessed` / "
+      "param bytes) are of one compiled step. Under vmap, each of the "
+      f"{SEEDS} seeds has 1/{SEEDS} of the params (except the PPO tree).")
+  verdict = {True: "yes", False: "no", None: "(count)"}
+  lines += ["#### Targets", "", "| target | measured | met |", "|---|---|---|"]
+  lines += [f"| {t['target']} | {t['measured']:.2f} | {verdict[t['met']]} |"
+            for t in payload["targets"]]
+  lines += ["", "#### Measurements", "",
+            "| case | mode | params | leaves | optimizer | us per step | "
+            "ratio to adam [p25, p75] (CPU time) | fusions | traffic |",
+            "|---|---|---|---|---|---|---|---|---|"]
+  for r in payload["results"]:
+    for name, row in r["optimizers"].items():
+      ratio = ""
+      if "ratio" in row:
+        p25, med, p75 = row["ratio"]
+        ratio = f"{med:.2f} [{p25:.2f}, {p75:.2f}] ({row['cpu_ratio']:.2f})"
+      lines.append(
+          f"| {r['case']} | {r['mode']} | {r['params']:,} | {r['leaves']} | "
+          f"{name} | {row['median_us']:.1f} | {ratio} | {row['fusions']} | "
+          f"{row['traffic_param_copies']:.1f} |")
+  return "\n".join(lines + [""])
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--smoke", action="store_true",
+                      help="one tiny case, few rounds: checks the script runs")
+  parser.add_argument("--rounds", type=int, default=None,
+                      help="timed rounds per case (default 20, smoke 2)")
+  parser.add_argument("--cases", default=None,
+                      help="case-name prefixes to run, separated by ';' "
+                           "(e.g. 'PPO;1e5 params, 10')")
+  parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
+  args = parser.parse_args(argv)
+  rounds = args.rounds or (2 if args.smoke else 20)
+  chosen = cases(args.smoke)
+  if args.cases:
+    prefixes = [c.strip() for c in args.cases.split(";")]
+    chosen = [c for c in chosen if any(c.name.startswith(p) for p in prefixes)]
+  info = _common.machine()
+  results = []
+  for case in chosen:
+    for mode in MODES:
+      result = run_mode(case, mode, rounds, args.smoke)
+      results.append(result)
+      t = result["optimizers"]["trac(adam)"]
+      print(f"{case.name}, {mode}: {t['ratio'][1]:.2f}x adam, fusions "
+            f"{result['optimizers']['adam']['fusions']} / {t['fusions']}",
+            file=sys.stderr, flush=True)
+  payload = {
+      "machine": info,
+      "command": "python benchmarks/step_time_rl.py" + " ".join(
+          [""] + (argv if argv is not None else sys.argv[1:])),
+      "rounds": rounds, "results": results, "targets": targets(results),
+  }
+  text = markdown(payload)
+  paths = _common.write(args.out, f"step_time_rl_{info['platform']}", payload,
+                        text)
+  print(text)
+  print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
