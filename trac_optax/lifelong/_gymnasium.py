@@ -168,6 +168,7 @@ class GymnasiumEnv:
   Raises:
     ValueError: when the action space is not discrete or the observation is
       not a flat box.
+    TypeError: when ``env`` is neither an id nor a function.
     ImportError: without gymnasium (or the environment's own dependencies,
       such as box2d).
   """
@@ -186,7 +187,7 @@ class GymnasiumEnv:
           constructor(), max_episode_steps=max_steps_in_episode)
       self.name = getattr(constructor, "__name__", "custom")
     else:
-      raise ValueError(f"env must be a Gymnasium id or a function returning "
+      raise TypeError(f"env must be a Gymnasium id or a function returning "
                        f"a gymnasium.Env, got {env!r}")
     try:
       probe = make_env()

@@ -91,9 +91,9 @@ def make_suite(config: LifelongConfig) -> TaskSuite:
     return control_suite(config.env,
                          max_steps_in_episode=config.max_steps_in_episode,
                          offset_std=config.offset_std)
-  if gymnasium_id(config.env) is not None:
+  if (env_id := gymnasium_id(config.env)) is not None:
     from trac_optax.lifelong._gymnasium import gymnasium_suite
-    return gymnasium_suite(gymnasium_id(config.env),
+    return gymnasium_suite(env_id,
                            max_steps_in_episode=config.max_steps_in_episode,
                            offset_std=config.offset_std)
   if config.env == MINATAR:
