@@ -1,4 +1,4 @@
-"""The reset baseline: same first task as Adam, fresh weights at each shift."""
+"""The reset baselines: same first task as their optimizer, fresh weights at each shift."""
 
 from __future__ import annotations
 
@@ -47,17 +47,20 @@ def test_reinitialise_draws_new_weights_and_a_new_optimizer():
       assert np.std(np.asarray(new)) < 3.0 / np.sqrt(fan_in)
 
 
-@pytest.fixture(scope="module")
-def adam_and_reset():
-  return (run_lifelong(CONFIG, "adam", progress=False),
-          run_lifelong(CONFIG, "reset", progress=False))
+@pytest.fixture(scope="module", params=[("adam", "reset"),
+                                        ("trac", "reset-trac")])
+def optimizer_and_its_reset(request):
+  return tuple(run_lifelong(CONFIG, name, progress=False)
+               for name in request.param)
 
 
-def test_reset_matches_adam_until_the_first_shift(adam_and_reset):
-  adam, reset = adam_and_reset
+def test_reset_matches_its_optimizer_until_the_first_shift(
+    optimizer_and_its_reset):
+  plain, reset = optimizer_and_its_reset
   first = slice(0, CONFIG.iterations_per_task)
-  np.testing.assert_array_equal(reset.returns[:, first], adam.returns[:, first])
+  np.testing.assert_array_equal(reset.returns[:, first], plain.returns[:, first])
   np.testing.assert_array_equal(reset.episodes[:, first],
-                                adam.episodes[:, first])
+                                plain.episodes[:, first])
+  np.testing.assert_array_equal(reset.scale[:, first], plain.scale[:, first])
   # After the shift the runs part: fresh weights act differently.
-  assert not np.array_equal(reset.episodes[:, 2:], adam.episodes[:, 2:])
+  assert not np.array_equal(reset.episodes[:, 2:], plain.episodes[:, 2:])

@@ -24,8 +24,11 @@ from trac_optax.lifelong._tasks import CONTROL_ENVS
 from trac_optax.lifelong._tasks import TaskSuite
 from trac_optax.lifelong._tasks import control_suite
 from trac_optax.lifelong._craftax import craftax_suite
+from trac_optax.lifelong._gymnasium import GymnasiumEnv
+from trac_optax.lifelong._gymnasium import gymnasium_suite
 from trac_optax.lifelong._minatar import MINATAR_GAMES
 from trac_optax.lifelong._minatar import minatar_suite
+from trac_optax.lifelong._plasticity_score import own_reset_scores
 from trac_optax.lifelong._plasticity_score import plasticity_scores
 from trac_optax.lifelong._reset import reinitialise
 from trac_optax.lifelong._sharding import seed_sharding
@@ -38,6 +41,7 @@ from trac_optax.lifelong._wrappers import ShiftParams
 __all__ = (
     "AgentState",
     "CONTROL_ENVS",
+    "GymnasiumEnv",
     "Interval",
     "LifelongConfig",
     "LifelongRun",
@@ -52,10 +56,12 @@ __all__ = (
     "control_suite",
     "craftax_suite",
     "gae",
+    "gymnasium_suite",
     "make_optimizer",
     "make_suite",
     "minatar_suite",
     "optimizer_scale",
+    "own_reset_scores",
     "plasticity_scores",
     "read_results",
     "reinitialise",

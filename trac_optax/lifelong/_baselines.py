@@ -1,8 +1,8 @@
 """The classic plasticity remedies over Adam, as the harness's named optimizers.
 
 ``l2init`` and ``shrink_perturb`` are Optax transforms around the same Adam
-as ``adam`` and ``trac``; ``reset`` is plain Adam whose run re-initialises
-the networks and the optimizer at every task shift (see
+as ``adam`` and ``trac``. The ``reset`` baselines are named optimizers whose
+runs re-initialise the networks and the optimizer at every task shift (see
 :func:`trac_optax.lifelong.reinitialise`).
 """
 
@@ -49,7 +49,3 @@ def shrink_perturb_adam(learning_rate: float, *, shrink: float = SHRINK,
                      trac_optax.shrink_and_perturb(shrink, noise_scale, every,
                                                    seed))
 
-
-def reset_adam(learning_rate: float) -> optax.GradientTransformation:
-  """Adam; the ``reset`` baseline's run re-initialises it at every shift."""
-  return optax.adam(learning_rate)

@@ -70,9 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
           "(summary.md, summary.json), plots (returns.png, scale.png) and the "
           "configuration (config.json) to --out."),
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  parser.add_argument("--env", default=defaults.env, choices=SUITES,
+  parser.add_argument("--env", default=defaults.env,
+                      type=_cli_options.env_name,
+                      metavar="{" + ",".join(SUITES) + "} or gym:<id>",
                       help="environment: a control task (its observations "
-                      "shift every task), MinAtar (a new game every task) or "
+                      "shift every task; LunarLander-v3 and gym:<id>, any "
+                      "Gymnasium environment, step on the host), MinAtar (a "
+                      "new game every task) or "
                       "Craftax-Classic (a new fixed world every task); "
                       "MinAtar and Craftax-Classic bring their own defaults")
   parser.add_argument("--optimizers", type=_optimizer_list,

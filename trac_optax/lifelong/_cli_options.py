@@ -13,7 +13,10 @@ import optax
 
 from trac_optax.lifelong import _baselines
 from trac_optax.lifelong._optimizers import make_optimizer
+from trac_optax.lifelong._optimizers import reset_base
 from trac_optax.lifelong._suites import SUITE_DEFAULTS
+from trac_optax.lifelong._suites import check_env
+from trac_optax.lifelong._suites import gymnasium_id
 
 
 def _number(low: float, high: float = float("inf"), *, message: str):
@@ -29,6 +32,14 @@ def _number(low: float, high: float = float("inf"), *, message: str):
     return value
 
   return parse
+
+
+def env_name(text: str) -> str:
+  """An argparse type: a suite name or ``gym:<id>``."""
+  try:
+    return check_env(text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(f"invalid choice: {error}") from None
 
 
 _fraction = _number(0.0, 1.0, message="must be in [0, 1]")
@@ -79,12 +90,14 @@ def optimizer_for(name: str, learning_rate: float,
                   args: argparse.Namespace) -> str | optax.GradientTransformation:
   """What to pass to ``run_lifelong`` for ``name``, with the options in ``args``.
 
-  The names whose strengths are options become transforms; the others stay
-  names (``reset`` must, since the name is what asks for the resets).
+  The names whose strengths are options (``l2init``, ``shrink_perturb`` and
+  their ``reset-`` baselines) become transforms; the others stay names. A
+  reset baseline is known by its name, which the caller passes along.
   """
-  if name == "l2init":
+  base = reset_base(name) or name
+  if base == "l2init":
     return make_optimizer(name, learning_rate, strength=args.l2init_strength)
-  if name == "shrink_perturb":
+  if base == "shrink_perturb":
     return make_optimizer(name, learning_rate, shrink=args.shrink,
                           noise_scale=args.perturb_scale,
                           every=args.perturb_every, seed=args.seed)
@@ -100,3 +113,14 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
   if args.network == "cnn" and args.env not in IMAGE_SUITES:
     parser.error(f"--network cnn needs image observations ({', '.join(IMAGE_SUITES)}); "
                  f"{args.env} has vector observations: use --network mlp")
+  env_id = gymnasium_id(args.env)
+  if env_id is not None:
+    try:
+      import gymnasium
+    except ImportError:
+      parser.error(f"--env {args.env} needs gymnasium: pip install "
+                   "\"trac-optax[gym]\"")
+    try:
+      gymnasium.spec(env_id)
+    except gymnasium.error.Error as error:
+      parser.error(f"--env {args.env}: {error}")

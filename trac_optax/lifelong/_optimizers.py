@@ -24,17 +24,48 @@ def _mechanic(learning_rate: float) -> optax.GradientTransformation:
   return optax.contrib.mechanize(optax.adam(learning_rate))
 
 
-OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
+_BASES: dict[str, Callable[..., optax.GradientTransformation]] = {
     "adam": _adam,
     "trac": _trac,
     "mechanic": _mechanic,
     "l2init": _baselines.l2init_adam,
     "shrink_perturb": _baselines.shrink_perturb_adam,
-    "reset": _baselines.reset_adam,
 }
+
+RESET = "reset"
+"""The ``reset`` baseline of Adam; ``reset-<name>`` resets any other."""
+
+
+def reset_name(optimizer: str) -> str:
+  """The name of ``optimizer``'s reset baseline: ``reset`` for Adam.
+
+  Examples:
+    >>> reset_name("adam"), reset_name("trac")
+    ('reset', 'reset-trac')
+  """
+  return RESET if optimizer == "adam" else f"{RESET}-{optimizer}"
+
+
+def reset_base(name: str) -> str | None:
+  """The optimizer that the reset baseline ``name`` resets, else ``None``.
+
+  Examples:
+    >>> reset_base("reset"), reset_base("reset-trac"), reset_base("trac")
+    ('adam', 'trac', None)
+  """
+  for base in _BASES:
+    if name == reset_name(base):
+      return base
+  return None
+
+
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+    **_BASES, **{reset_name(base): make for base, make in _BASES.items()}}
 """Named optimizers: each maps a learning rate (and, for ``l2init`` and
 ``shrink_perturb``, keyword options) to an Optax transform over Adam.
-``reset`` is Adam; its runs re-initialise at every task shift."""
+``reset`` is Adam and ``reset-<name>`` is ``<name>``; their runs start fresh
+networks and a fresh optimizer state at every task shift (the privileged
+baseline of that optimizer)."""
 
 
 def make_optimizer(name: str, learning_rate: float,

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trac_optax.lifelong._plasticity_score import ROW_LABEL as PLASTICITY_ROW
-from trac_optax.lifelong._plasticity_score import plasticity_row
-from trac_optax.lifelong._plasticity_score import plasticity_scores
+from trac_optax.lifelong._plasticity_score import plasticity_records
+from trac_optax.lifelong._plasticity_score import plasticity_rows
 from trac_optax.lifelong._plasticity_score import return_floor
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._run import LifelongRun
@@ -140,8 +139,9 @@ def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
   Files: ``config.json`` (configuration, versions, timings),
   ``iterations.csv`` (:data:`CSV_COLUMNS`), ``summary.md`` and
   ``summary.json`` (mean return per task and over the run, per optimizer,
-  with 95% bootstrap intervals over seeds, and the plasticity score against
-  a ``reset`` run: a last table row, ``n/a`` without one), and with ``plots``
+  with 95% bootstrap intervals over seeds, and the plasticity scores against
+  ``reset`` and against each optimizer's own reset: the last two table rows,
+  ``n/a`` without the reset run), and with ``plots``
   ``returns.png`` and ``scale.png``.
 
   Args:
@@ -164,7 +164,7 @@ def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
       title=f"Mean episode return per task, {title}, mean over "
       f"{cfg.num_seeds} seeds [95% bootstrap interval]\n")
   floor = return_floor(cfg)
-  table += "\n" + plasticity_row(task_returns, floor=floor)
+  table += "\n" + plasticity_rows(task_returns, floor=floor)
   meta = {
       "command": command,
       "config": dataclasses.asdict(cfg),
@@ -181,10 +181,7 @@ def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
   rows = [{"task": label,
            **{name: cell._asdict() for name, cell in cells.items()}}
           for label, cells in summary_rows(task_returns)]
-  scores = plasticity_scores(task_returns, floor=floor)
-  if scores is not None:
-    rows.append({"task": PLASTICITY_ROW,
-                 **{name: cell._asdict() for name, cell in scores.items()}})
+  rows.extend(plasticity_records(task_returns, floor=floor))
   (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
   if plots:
     plot_returns(out / "returns.png", runs, title)

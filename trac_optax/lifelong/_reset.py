@@ -1,19 +1,27 @@
-"""The ``reset`` baseline: fresh networks and optimizer at every task shift.
+"""The ``reset`` baselines: fresh networks and optimizer at every task shift.
 
 A privileged reference, not an agent: it is told when the task changes,
-which no lifelong learner is. Its return on the tasks after the first is
-the denominator of the plasticity score.
+which no lifelong learner is. ``reset`` resets Adam and ``reset-<name>`` the
+named optimizer (``reset-trac``: fresh networks and a fresh TRAC). Their
+returns on the tasks after the first are the denominators of the plasticity
+scores.
 """
 
 from __future__ import annotations
 
 import jax
 
+from trac_optax.lifelong._optimizers import RESET
+from trac_optax.lifelong._optimizers import reset_base
 from trac_optax.lifelong._ppo import PPO
 from trac_optax.lifelong._ppo import AgentState
 
-RESET = "reset"
-"""The baseline's name among the harness's optimizers."""
+__all__ = ("RESET", "is_reset", "reinitialise")
+
+
+def is_reset(optimizer: object) -> bool:
+  """Whether ``optimizer`` names a reset baseline (``reset``, ``reset-trac``)."""
+  return isinstance(optimizer, str) and reset_base(optimizer) is not None
 
 
 def reinitialise(ppo: PPO, agents: AgentState, task: jax.Array) -> AgentState:

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._optimizers import make_optimizer
 from trac_optax.lifelong._ppo import PPO
-from trac_optax.lifelong._reset import RESET
+from trac_optax.lifelong._reset import is_reset
 from trac_optax.lifelong._reset import reinitialise
 from trac_optax.lifelong._sharding import seed_jit
 from trac_optax.lifelong._sharding import shard_seeds
@@ -96,7 +96,8 @@ def run_lifelong(
       (:func:`~trac_optax.lifelong.make_suite`).
     progress: show a progress bar over tasks with the current mean return.
     reset: re-initialise the networks and the optimizer at every task shift
-      (the privileged ``reset`` baseline; implied by ``optimizer="reset"``).
+      (the privileged ``reset`` baseline; implied when ``optimizer`` or
+      ``name`` is ``"reset"`` or ``"reset-<optimizer>"``).
     shard: spread the seeds over the local devices
       (:func:`~trac_optax.lifelong.seed_sharding`); with one device, a no-op.
 
@@ -113,9 +114,9 @@ def run_lifelong(
     >>> run.returns.shape
     (1, 2)
   """
+  reset = reset or is_reset(optimizer) or is_reset(name)
   if isinstance(optimizer, str):
     name = name or optimizer
-    reset = reset or optimizer == RESET
     optimizer = make_optimizer(optimizer, config.learning_rate)
   name = name or "custom"
   if suite is None:

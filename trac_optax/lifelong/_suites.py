@@ -18,8 +18,39 @@ MINATAR = "MinAtar"
 CRAFTAX = "Craftax-Classic"
 """The Procgen-like suite: a new fixed Craftax-Classic world every task."""
 
-SUITES = (*CONTROL_ENVS, MINATAR, CRAFTAX)
-"""Names accepted by ``LifelongConfig.env`` and the command line's ``--env``."""
+GYMNASIUM_ENVS = ("LunarLander-v3",)
+"""Control environments without a JAX version, run through Gymnasium."""
+
+GYM_PREFIX = "gym:"
+"""``gym:<id>`` names any registered Gymnasium environment (discrete actions,
+flat observations), run through the Gymnasium backend."""
+
+SUITES = (*CONTROL_ENVS, *GYMNASIUM_ENVS, MINATAR, CRAFTAX)
+"""Names accepted by ``LifelongConfig.env`` and the command line's ``--env``
+(besides ``gym:<id>``)."""
+
+
+def gymnasium_id(env: str) -> str | None:
+  """The Gymnasium id that ``env`` names, or ``None`` for a JAX suite.
+
+  Examples:
+    >>> gymnasium_id("gym:CartPole-v1"), gymnasium_id("CartPole-v1")
+    ('CartPole-v1', None)
+  """
+  if env in GYMNASIUM_ENVS:
+    return env
+  if env.startswith(GYM_PREFIX) and len(env) > len(GYM_PREFIX):
+    return env[len(GYM_PREFIX):]
+  return None
+
+
+def check_env(env: str) -> str:
+  """``env`` if it names a suite, else a ValueError that lists the choices."""
+  if env not in SUITES and gymnasium_id(env) is None:
+    raise ValueError(f"{env!r} is no environment of the harness; choose from "
+                     f"{', '.join(SUITES)}, or gym:<id> for any Gymnasium "
+                     "environment")
+  return env
 
 SUITE_DEFAULTS: dict[str, dict[str, Any]] = {
     # PureJaxRL's MinAtar settings, scaled down to fit a CPU: more parallel
@@ -44,9 +75,7 @@ def suite_config(env: str, **overrides: Any) -> LifelongConfig:
     >>> suite_config("MinAtar", num_seeds=4).learning_rate
     0.001
   """
-  if env not in SUITES:
-    raise ValueError(f"unknown environment {env!r}; choose from "
-                     f"{', '.join(SUITES)}")
+  check_env(env)
   return LifelongConfig(**{"env": env, **SUITE_DEFAULTS.get(env, {}),
                            **overrides})
 
@@ -62,11 +91,16 @@ def make_suite(config: LifelongConfig) -> TaskSuite:
     return control_suite(config.env,
                          max_steps_in_episode=config.max_steps_in_episode,
                          offset_std=config.offset_std)
+  if (env_id := gymnasium_id(config.env)) is not None:
+    from trac_optax.lifelong._gymnasium import gymnasium_suite
+    return gymnasium_suite(env_id,
+                           max_steps_in_episode=config.max_steps_in_episode,
+                           offset_std=config.offset_std)
   if config.env == MINATAR:
     from trac_optax.lifelong._minatar import minatar_suite
     return minatar_suite(max_steps_in_episode=config.max_steps_in_episode)
   if config.env == CRAFTAX:
     from trac_optax.lifelong._craftax import craftax_suite
     return craftax_suite(max_steps_in_episode=config.max_steps_in_episode)
-  raise ValueError(f"unknown environment {config.env!r}; choose from "
-                   f"{', '.join(SUITES)}")
+  check_env(config.env)
+  raise AssertionError(f"no suite builder for {config.env!r}")

@@ -59,6 +59,18 @@ def control_suite(env_name: str, *, max_steps_in_episode: int = 400,
                      f"of {', '.join(CONTROL_ENVS)}")
   inner, inner_params = gymnax.make(env_name)
   inner_params = inner_params.replace(max_steps_in_episode=max_steps_in_episode)
+  return shifted_suite(env_name, inner, inner_params, offset_std=offset_std)
+
+
+def shifted_suite(name: str, inner: Any, inner_params: Any, *,
+                  offset_std: float = 2.0) -> TaskSuite:
+  """A suite over ``inner`` whose task ``k >= 1`` shifts its observations.
+
+  The rule of :func:`control_suite` for any environment with gymnax's
+  interface and flat observations (a gymnax env, or a
+  :class:`~trac_optax.lifelong.GymnasiumEnv`): task 0 unshifted, task
+  ``k`` offset by ``offset_std`` times a normal draw of ``(task_key, k)``.
+  """
   obs_shape = tuple(inner.observation_space(inner_params).shape)
   env = LogWrapper(ShiftObservations(inner))
 
@@ -67,6 +79,6 @@ def control_suite(env_name: str, *, max_steps_in_episode: int = 400,
     offset = jnp.where(task > 0, offset_std * noise, 0.0).astype(jnp.float32)
     return ShiftParams(env_params=inner_params, offset=offset)
 
-  return TaskSuite(name=env_name, env=env, task_params=task_params,
+  return TaskSuite(name=name, env=env, task_params=task_params,
                    obs_shape=obs_shape,
                    num_actions=int(inner.action_space(inner_params).n))
