@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Union
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,11 +13,12 @@ import numpy as np
 import optax
 
 from trac_optax import _validation
-from trac_optax._erfi import erfi, erfi_inv_sqrt2
+from trac_optax._erfi import erfi
+from trac_optax._erfi import erfi_inv_sqrt2
 
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
 
-ScalarOrSchedule = Union[float, jax.Array]
+ScalarOrSchedule = float | jax.Array
 
 
 class TracState(NamedTuple):

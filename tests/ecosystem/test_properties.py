@@ -43,7 +43,7 @@ SETTINGS = hypothesis.settings(
     suppress_health_check=[hypothesis.HealthCheck.too_slow])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _runner(base_name):
   """A jitted run of STEPS TRAC steps; jax.jit caches it per tree layout."""
 

@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import PPO
+from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import run_lifelong
 from trac_optax.lifelong._reset import reinitialise
 from trac_optax.lifelong._suites import make_suite

@@ -10,9 +10,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from trac_optax.lifelong import _cli_options
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._optimizers import OPTIMIZERS
-from trac_optax.lifelong import _cli_options
 from trac_optax.lifelong._suites import SUITES
 from trac_optax.lifelong._suites import suite_config
 
@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
           "Lifelong PPO on a gymnax control task whose observations shift by "
           "a new random offset every task (the TRAC paper's Gym Control "
           "protocol), on MinAtar games switching every task, or on a new "
-          "fixed Craftax-Classic world every task. Trains one agent per optimizer and seed, then writes "
+          "fixed Craftax-Classic world every task. Trains one agent per "
+          "optimizer and seed, then writes "
           "per-iteration returns and S (iterations.csv), a summary table "
           "(summary.md, summary.json), plots (returns.png, scale.png) and the "
           "configuration (config.json) to --out."),

@@ -29,7 +29,8 @@ CRAFTAX_ENV = "Craftax-Classic-Symbolic-v1"
 def _craftax_env():
   try:
     from craftax.craftax_classic.envs.craftax_symbolic_env import (
-        CraftaxClassicSymbolicEnvNoAutoReset)
+      CraftaxClassicSymbolicEnvNoAutoReset,
+    )
   except ImportError as error:
     raise ImportError(
         "the Procgen-like suite needs the craftax package: "

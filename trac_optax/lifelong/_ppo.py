@@ -7,7 +7,8 @@ index is an array argument, so the same compiled function serves every task.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

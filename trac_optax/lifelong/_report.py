@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._plasticity_score import ROW_LABEL as PLASTICITY_ROW
 from trac_optax.lifelong._plasticity_score import plasticity_row
 from trac_optax.lifelong._plasticity_score import plasticity_scores
 from trac_optax.lifelong._plasticity_score import return_floor
-from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._run import LifelongRun
 from trac_optax.lifelong._stats import summary_rows
 from trac_optax.lifelong._stats import summary_table
