@@ -8,6 +8,7 @@ from typing import Any
 from typing import NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -24,7 +25,8 @@ ScalarOrSchedule = float | jax.Array
 class TracState(NamedTuple):
   """State of :func:`trac`: reference point, offset, tuner and base state."""
 
-  count: jax.Array
+  # Shadows tuple.count, as the step counters of Optax's own states do.
+  count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
   """Number of steps applied, int32, saturating at its largest value."""
   skipped: jax.Array
   """Number of steps skipped because the gradients were not finite, int32."""
@@ -285,14 +287,14 @@ def trac(
         jnp.asarray(eps, tuner_dtype),
     )
 
-    def new_minus_current(r, d, p):
+    def new_minus_current(r: jax.Array, d: jax.Array, p: jax.Array) -> jax.Array:
       target = r.astype(d.dtype) + scale.astype(d.dtype) * d
       step = target - p.astype(d.dtype)
       return jnp.where(finite, step, 0.0).astype(p.dtype)
 
     new_updates = jax.tree.map(new_minus_current, state.reference, delta, params)
     stepped = TracState(
-        count=optax.safe_increment(state.count),
+        count=jnp.asarray(optax.safe_increment(state.count)),
         skipped=state.skipped,
         reference=state.reference,
         delta=delta,
@@ -310,4 +312,6 @@ def trac(
     )
     return new_updates, _where_tree(finite, stepped, kept)
 
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+  # Optax types `update` as taking any OptState; this one takes its own state.
+  return optax.GradientTransformationExtraArgs(
+      init_fn, update_fn)  # pyright: ignore[reportArgumentType]
