@@ -30,6 +30,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # Copies MathJax, from its PyPI package, into _static/ and points the pages
+    # at that copy: formulas render without a network.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
 ]
 

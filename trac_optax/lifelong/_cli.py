@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+import trac_optax
 from trac_optax.lifelong import _cli_options
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._optimizers import OPTIMIZERS
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
           "(summary.md, summary.json), plots (returns.png, scale.png) and the "
           "configuration (config.json) to --out."),
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser.add_argument("--version", action="version",
+                      version=f"%(prog)s {trac_optax.__version__}")
   parser.add_argument("--env", default=defaults.env, choices=SUITES,
                       help="environment: a control task (its observations "
                       "shift every task), MinAtar (a new game every task) or "
@@ -147,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   command = shlex.join(["trac-optax-lifelong", *(
       sys.argv[1:] if argv is None else argv)])
   runs = []
+  table = ""
   for name in args.optimizers:
     optimizer = _cli_options.optimizer_for(name, config.learning_rate, args)
     run = run_lifelong(config, optimizer, name=name, progress=not args.quiet)
