@@ -60,7 +60,7 @@ def machine() -> dict[str, Any]:
       "jax": jax.__version__,
       "commit": _commit(),
       "python": platform.python_version(),
-      "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
+      "date_utc": datetime.datetime.now(datetime.UTC).strftime(
           "%Y-%m-%d %H:%M"),
   }
 

@@ -18,7 +18,7 @@ implementations interleaved, with the ratio taken pair by pair.
 
 Usage::
 
-    python benchmarks/erfi.py                  # writes benchmarks/results/erfi_<platform>.*
+    python benchmarks/erfi.py    # writes benchmarks/results/erfi_<platform>.*
     python benchmarks/erfi.py --smoke --out /tmp/x
 """
 
@@ -37,8 +37,8 @@ import jax
 jax.config.update("jax_enable_x64", True)  # float64 rows need it.
 
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 import mpmath  # noqa: E402
+import numpy as np  # noqa: E402
 import scipy.special  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))

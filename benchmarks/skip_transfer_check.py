@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
   print("| step, 200 dispatched back to back | us per step |\n|---|---|")
   for name, us in times.items():
     print(f"| {name} | {us:.1f} |")
-  print(f"\nVerdict: {'no host transfer in the HLO' if not found else 'HOST TRANSFERS FOUND'}"
+  verdict = "no host transfer in the HLO" if not found else "HOST TRANSFERS FOUND"
+  print(f"\nVerdict: {verdict}"
         f"; transfer guard {'passed' if not guard_error else 'raised'}; "
         f"the conditional costs "
         f"{times['trac(adam)'] - times['trac(adam), no skip (no lax.cond)']:+.1f}"

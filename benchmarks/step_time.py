@@ -13,7 +13,7 @@ of param-sized copies in the optimized HLO.
 
 Usage::
 
-    python benchmarks/step_time.py              # writes benchmarks/results/step_time_<platform>.*
+    python benchmarks/step_time.py   # writes benchmarks/results/step_time_<platform>.*
     python benchmarks/step_time.py --big        # also 1e8 params
     python benchmarks/step_time.py --smoke --out /tmp/x   # a few seconds, for CI
     python benchmarks/step_time.py --sizes 1e5,1e7 --rounds 10   # a shorter run
@@ -80,8 +80,10 @@ import pathlib
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+from typing import NamedTuple
 from unittest import mock
 
 import jax

@@ -24,7 +24,8 @@ come from one compiled step.
 
 Usage::
 
-    python benchmarks/step_time_rl.py                 # writes benchmarks/results/step_time_rl_<platform>.*
+    # writes benchmarks/results/step_time_rl_<platform>.{md,json}:
+    python benchmarks/step_time_rl.py
     python benchmarks/step_time_rl.py --smoke --out /tmp/x
 """
 
@@ -36,8 +37,10 @@ import math
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+from typing import NamedTuple
 from unittest import mock
 
 import jax
@@ -50,10 +53,8 @@ import step_time
 
 import trac_optax
 from trac_optax import _trac
-from trac_optax.lifelong import (
-  PPO,
-  LifelongConfig,
-)
+from trac_optax.lifelong import PPO
+from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong._suites import make_suite
 
 SEEDS = 8

@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import _results_page  # noqa: E402  (docs/_results_page.py, beside this file)
+
 import trac_optax  # noqa: E402
 
 project = "trac_optax"
@@ -29,6 +30,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    # Copies MathJax, from its PyPI package, into _static/ and points the pages
+    # at that copy: formulas render without a network.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
 ]
 

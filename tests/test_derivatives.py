@@ -70,7 +70,8 @@ def test_meta_gradient_matches_finite_differences(base_name):
                                rtol=1e-5, atol=1e-8)
     # The shifts of three steps (first, middle, last) suffice.
     for t in (0, STEPS // 2, STEPS - 1):
-      want = central(lambda g: run(params, shifts.at[t].set(g)), shifts[t])
+      want = central(lambda g, t=t: run(params, shifts.at[t].set(g)),
+                     shifts[t])
       np.testing.assert_allclose(np.asarray(d_shifts[t]), want,
                                  rtol=1e-5, atol=1e-8)
 

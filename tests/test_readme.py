@@ -44,3 +44,9 @@ def test_first_commands_match_the_project():
   install = re.search(r'pip install -e "\.\[(\w+)\]"', ci).group(0)
   assert install in head, install
   assert "pytest -q" in ci and "pytest -q" in head
+  # The demo installs what it needs and no more: the [rl] extra, the one that
+  # .ci/check_dist.py proves enough from a fresh environment.
+  demo = next(line for line in head.splitlines()
+              if line.rstrip().endswith("&& trac-optax-lifelong"))
+  assert 'pip install -e ".[rl]"' in demo, demo
+  assert "[rl]" in (ROOT / ".ci" / "check_dist.py").read_text()

@@ -34,7 +34,7 @@ def _loss(params):
   return jnp.dot(DIRECTION, params["w"]) - 1e-3 * jnp.sqrt(RADIUS**2 - dist2)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(recover_after):
   tx = trac_optax.trac(optax.sgd(0.1), s_init=1e-3,
                        recover_after=recover_after)

@@ -1,4 +1,4 @@
-"""trac_optax.trac against the independent float64 NumPy reference (tests/reference.py)."""
+"""trac_optax.trac against the independent float64 NumPy reference (reference.py)."""
 
 from __future__ import annotations
 

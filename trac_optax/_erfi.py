@@ -77,13 +77,13 @@ def _evaluate_saturating(
 
 
 def _erfi_impl(x: jax.Array, out_dtype: np.dtype) -> jax.Array:
-  def f(z):
+  def f(z: jax.Array) -> jax.Array:
     return _exp_of_square_times(z, _TWO_OVER_SQRT_PI * jax.scipy.special.dawsn(z))
   return _evaluate_saturating(f, x, jnp.copysign(jnp.inf, x), out_dtype)
 
 
 def _derivative_impl(x: jax.Array, out_dtype: np.dtype) -> jax.Array:
-  def f(z):
+  def f(z: jax.Array) -> jax.Array:
     return _exp_of_square_times(z, jnp.asarray(_TWO_OVER_SQRT_PI, z.dtype))
   return _evaluate_saturating(f, x, jnp.full_like(x, jnp.inf), out_dtype)
 
@@ -102,7 +102,9 @@ def _erfi(x: jax.Array) -> jax.Array:
 
 
 @_erfi.defjvp
-def _erfi_jvp(primals, tangents):
+def _erfi_jvp(
+    primals: tuple[jax.Array], tangents: tuple[jax.Array]
+) -> tuple[jax.Array, jax.Array]:
   (x,), (t,) = primals, tangents
   compute = _compute_dtype(x.dtype)
   slope = _derivative_impl(x.astype(compute), x.dtype).astype(x.dtype)

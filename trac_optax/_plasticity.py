@@ -51,11 +51,15 @@ def l2_init(strength: float | jax.Array) -> optax.GradientTransformation:
   """
   _validation.check_non_negative("l2_init", "strength", strength)
 
-  def init_fn(params):
+  def init_fn(params: optax.Params) -> L2InitState:
     return L2InitState(
         initial_params=jax.tree.map(lambda p: jnp.array(p, copy=True), params))
 
-  def update_fn(updates, state, params=None):
+  def update_fn(
+      updates: optax.Updates,
+      state: L2InitState,
+      params: optax.Params | None = None,
+  ) -> tuple[optax.Updates, L2InitState]:
     if params is None:
       raise ValueError(_validation.missing_params_message("l2_init"))
     updates = jax.tree.map(
@@ -63,13 +67,16 @@ def l2_init(strength: float | jax.Array) -> optax.GradientTransformation:
         updates, params, state.initial_params)
     return updates, state
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  # Optax types `update` as taking any OptState; this one takes its own state.
+  return optax.GradientTransformation(
+      init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 class ShrinkPerturbState(NamedTuple):
   """State of :func:`shrink_and_perturb`: step count and random key."""
 
-  count: jax.Array
+  # Shadows tuple.count, as the step counters of Optax's own states do.
+  count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
   key: jax.Array
 
 
@@ -125,24 +132,28 @@ def shrink_and_perturb(
   if key is not None:
     _validation.check_random_key("shrink_and_perturb", key)
 
-  def init_fn(params):
+  def init_fn(params: optax.Params) -> ShrinkPerturbState:
     del params
     return ShrinkPerturbState(
         count=jnp.zeros((), jnp.int32),
         key=jax.random.PRNGKey(0 if seed is None else seed)
         if key is None else key)
 
-  def update_fn(updates, state, params=None):
+  def update_fn(
+      updates: optax.Updates,
+      state: ShrinkPerturbState,
+      params: optax.Params | None = None,
+  ) -> tuple[optax.Updates, ShrinkPerturbState]:
     if params is None:
       raise ValueError(_validation.missing_params_message("shrink_and_perturb"))
-    count = optax.safe_increment(state.count)
+    count = jnp.asarray(optax.safe_increment(state.count))
     apply = (count % every) == 0
     key, noise_key = jax.random.split(state.key)
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.tree.unflatten(treedef, list(jax.random.split(noise_key,
                                                              len(leaves))))
 
-    def perturbed(u, p, k):
+    def perturbed(u: jax.Array, p: jax.Array, k: jax.Array) -> jax.Array:
       moved = p + u
       noise = jax.random.normal(k, jnp.shape(p), jnp.result_type(moved))
       target = shrink * moved + noise_scale * noise
@@ -151,4 +162,6 @@ def shrink_and_perturb(
     updates = jax.tree.map(perturbed, updates, params, keys)
     return updates, ShrinkPerturbState(count=count, key=key)
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  # Optax types `update` as taking any OptState; this one takes its own state.
+  return optax.GradientTransformation(
+      init_fn, update_fn)  # pyright: ignore[reportArgumentType]

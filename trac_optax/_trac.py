@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Union
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from trac_optax import _validation
-from trac_optax._erfi import erfi, erfi_inv_sqrt2
+from trac_optax._erfi import erfi
+from trac_optax._erfi import erfi_inv_sqrt2
 
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
 
 DEFAULT_RECOVER_AFTER = 100
 """Consecutive non-finite steps after which :func:`trac` resets its tuners."""
 
-ScalarOrSchedule = Union[float, jax.Array]
+ScalarOrSchedule = float | jax.Array
 
 
 class TracState(NamedTuple):
   """State of :func:`trac`: reference point, offset, tuner and base state."""
 
-  count: jax.Array
+  # Shadows tuple.count, as the step counters of Optax's own states do.
+  count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
   """Number of steps applied, int32, saturating at its largest value."""
   skipped: jax.Array
   """Number of steps skipped because the gradients were not finite, int32."""
@@ -94,7 +99,7 @@ def _inner_product(grads: optax.Updates, delta: optax.Params,
 
 
 def total_scale(tuner_scales: jax.Array) -> jax.Array:
-  """``S = max(sum_j s_j, 0)`` over the last axis, saturated at the largest finite value.
+  """``S = max(sum_j s_j, 0)`` over the last axis, saturated at the largest float.
 
   Each ``s_j`` is bounded by ``max / len(betas)``, yet their rounded sum can
   still pass ``max``; it is clipped back. The sum is written as explicit
@@ -421,7 +426,7 @@ def trac(
         lambda r, d, p: _saturated_update(r, d, p, scale, moves),
         state.reference, delta, params)
     stepped = TracState(
-        count=optax.safe_increment(state.count),
+        count=jnp.asarray(optax.safe_increment(state.count)),
         skipped=state.skipped,
         consecutive_skips=consecutive_skips,
         recoveries=state.recoveries,
@@ -448,4 +453,6 @@ def trac(
     )
     return new_updates, _where_tree(finite, stepped, kept)
 
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+  # Optax types `update` as taking any OptState; this one takes its own state.
+  return optax.GradientTransformationExtraArgs(
+      init_fn, update_fn)  # pyright: ignore[reportArgumentType]

@@ -6,7 +6,8 @@ vmapped over seeds and envs, observation offsets and episode logging
 included. Backends alternate, each timed ``REPEATS`` times after a compile;
 the medians are printed, by wall time and by this process's CPU time (on a
 loaded machine the Gymnasium backend's wall time is mostly waiting: each
-step is a round trip to the host that waits for the scheduler). Run from the repository root:
+step is a round trip to the host that waits for the scheduler). Run from the
+repository root:
 
   python results/gymnasium_cartpole/throughput.py [SEEDS] [ENVS] [STEPS]
 """

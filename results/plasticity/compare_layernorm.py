@@ -29,7 +29,7 @@ def _cells(folder: pathlib.Path) -> tuple[dict[str, str], dict[str, str]]:
            for name, r in returns.items()}
   score = {name: (f"{s.mean:.2f} [{s.low:.2f}, {s.high:.2f}]"
                   if scores else "n/a")
-           for name, s in (scores or {n: None for n in returns}).items()}
+           for name, s in (scores or dict.fromkeys(returns)).items()}
   return later, score
 
 

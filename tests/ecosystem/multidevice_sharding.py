@@ -20,7 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import trac_optax
 
@@ -65,7 +67,7 @@ def _train(params, state, x, y, tx, steps=STEPS):
   return history
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _single_device_run():
   params, x, y = _problem()
   params = jax.device_put(params, jax.devices()[0])

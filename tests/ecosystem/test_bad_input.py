@@ -166,8 +166,8 @@ def test_largest_allowed_s_init_runs_finite():
   params = PARAMS
   state = tx.init(params)
   for g in (1.0, 1.0, -1.0, 1.0):
-    updates, state = tx.update(jax.tree.map(lambda p: jnp.full_like(p, g),
-                                            params), state, params)
+    grads = jax.tree.map(lambda p, g=g: jnp.full_like(p, g), params)
+    updates, state = tx.update(grads, state, params)
     params = optax.apply_updates(params, updates)
     assert all(np.all(np.isfinite(np.asarray(p)))
                for p in jax.tree.leaves(params))

@@ -24,7 +24,7 @@ BASE_NAMES = list(helpers.BASES)
 STEPS = 16
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plain_run(base_name: str, steps: int = STEPS):
   """TRAC on the full batch: the run most compositions must reproduce."""
   return helpers.run(helpers.make_trac(helpers.BASES[base_name]()), steps)
@@ -33,7 +33,7 @@ def plain_run(base_name: str, steps: int = STEPS):
 MAX_NORM = 0.5
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def clip_run(base_name: str):
   """TRAC after ``clip_by_global_norm`` in a chain."""
   tx = optax.chain(optax.clip_by_global_norm(MAX_NORM),
@@ -83,7 +83,8 @@ def test_chain_after_clip_matches_float64_reference(base_name):
   x, y = (a.astype(np.float64) for a in helpers.data())
   params0 = helpers.init_params()
   theta0 = np.concatenate(
-      [np.asarray(params0["b"], np.float64), np.asarray(params0["w"], np.float64).ravel()])
+      [np.asarray(params0["b"], np.float64),
+       np.asarray(params0["w"], np.float64).ravel()])
   ref = reference.Trac(theta0, np_base, s_init=helpers.S_INIT)
 
   def grad(theta):
@@ -173,7 +174,7 @@ def _run_fixed(tx, grads_seq, on_step=None):
   return params, states
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plain_fixed_run(base_name: str, steps: int = STEPS):
   """TRAC on the fixed gradient sequence."""
   return _run_fixed(helpers.make_trac(helpers.BASES[base_name]()),
@@ -260,7 +261,7 @@ def test_multisteps_equals_four_times_the_batch(base_name):
 # ------------------------------------------------------ masked / partition ----
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_w_only(base_name, steps=STEPS):
   """TRAC on the weights alone, the bias held at its initial value."""
   tx = helpers.make_trac(helpers.BASES[base_name]())
@@ -391,7 +392,7 @@ def test_apply_if_finite_skips_the_bad_step(base_name):
   assert int(inner.skipped) == 0 and int(inner.count) == 9
   params = helpers.init_params()
   state = tx.init(params)
-  for t in range(9):
+  for _ in range(9):
     params, state = step(params, state, jnp.float32(0.0))
   helpers.assert_trees_equal(got_params, params)
   helpers.assert_trees_equal(inner, trac_optax.trac_state(state))

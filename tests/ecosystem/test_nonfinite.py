@@ -35,7 +35,7 @@ def _poison_grid(value, where):
   return grid
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _make_step(base_name):
   tx = helpers.make_trac(helpers.BASES[base_name]())
   x, y = helpers.data()

@@ -43,7 +43,7 @@ SETTINGS = hypothesis.settings(
     suppress_health_check=[hypothesis.HealthCheck.too_slow])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _runner(base_name):
   """A jitted run of STEPS TRAC steps; jax.jit caches it per tree layout."""
 
@@ -157,7 +157,7 @@ BETA_COUNTS = (1, 6, 10)
 GRADIENT_SCALES = (1e-3, 1.0, 1e3, 1e15)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _saturation_runner(base_name, num_betas):
   """A jitted scan that also returns, per step, how far the params are from
   ``theta_ref + S * delta`` (saturated to the dtype's edge) in ulps."""

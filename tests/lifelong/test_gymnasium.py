@@ -9,14 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-gymnasium = pytest.importorskip("gymnasium")
-
 from trac_optax.lifelong import LifelongConfig
-from trac_optax.lifelong import run_lifelong
 from trac_optax.lifelong import _cli
+from trac_optax.lifelong import run_lifelong
 from trac_optax.lifelong._gymnasium import GymnasiumEnv
 from trac_optax.lifelong._gymnasium import gymnasium_suite
 from trac_optax.lifelong._suites import make_suite
+
+gymnasium = pytest.importorskip("gymnasium")
 
 CAP = 12  # short episodes: truncations and automatic resets within a test
 SEEDS, ENVS, STEPS = 2, 3, 40

@@ -1,4 +1,4 @@
-"""The reset baselines: same first task as their optimizer, fresh weights at each shift."""
+"""The reset baselines: their optimizer's first task, fresh weights at each shift."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import PPO
+from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import run_lifelong
 from trac_optax.lifelong._reset import reinitialise
 from trac_optax.lifelong._suites import make_suite

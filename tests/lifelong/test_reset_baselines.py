@@ -12,10 +12,10 @@ import optax
 import pytest
 
 import trac_optax
-from trac_optax.lifelong import LifelongConfig
-from trac_optax.lifelong import LifelongRun
 from trac_optax.lifelong import OPTIMIZERS
 from trac_optax.lifelong import PPO
+from trac_optax.lifelong import LifelongConfig
+from trac_optax.lifelong import LifelongRun
 from trac_optax.lifelong import write_results
 from trac_optax.lifelong._cli_options import optimizer_for
 from trac_optax.lifelong._optimizers import reset_base

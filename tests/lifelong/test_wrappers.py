@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gymnax.wrappers.purerl import LogWrapper
 
 from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import ShiftObservations
@@ -14,7 +15,6 @@ from trac_optax.lifelong import ShiftParams
 from trac_optax.lifelong import TaskSuite
 from trac_optax.lifelong import control_suite
 from trac_optax.lifelong import run_lifelong
-from gymnax.wrappers.purerl import LogWrapper
 
 
 def _rollout(env, params, key, actions):

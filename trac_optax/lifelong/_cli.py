@@ -10,9 +10,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+import trac_optax
+from trac_optax.lifelong import _cli_options
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._optimizers import OPTIMIZERS
-from trac_optax.lifelong import _cli_options
 from trac_optax.lifelong._suites import SUITES
 from trac_optax.lifelong._suites import suite_config
 
@@ -65,11 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
           "Lifelong PPO on a gymnax control task whose observations shift by "
           "a new random offset every task (the TRAC paper's Gym Control "
           "protocol), on MinAtar games switching every task, or on a new "
-          "fixed Craftax-Classic world every task. Trains one agent per optimizer and seed, then writes "
+          "fixed Craftax-Classic world every task. Trains one agent per "
+          "optimizer and seed, then writes "
           "per-iteration returns and S (iterations.csv), a summary table "
           "(summary.md, summary.json), plots (returns.png, scale.png) and the "
           "configuration (config.json) to --out."),
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser.add_argument("--version", action="version",
+                      version=f"%(prog)s {trac_optax.__version__}")
   parser.add_argument("--env", default=defaults.env,
                       type=_cli_options.env_name,
                       metavar="{" + ",".join(SUITES) + "} or gym:<id>",
@@ -150,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   command = shlex.join(["trac-optax-lifelong", *(
       sys.argv[1:] if argv is None else argv)])
   runs = []
+  table = ""
   for name in args.optimizers:
     optimizer = _cli_options.optimizer_for(name, config.learning_rate, args)
     run = run_lifelong(config, optimizer, name=name, progress=not args.quiet)

@@ -13,6 +13,7 @@ Needs the ``craftax`` package (``pip install "trac-optax[craftax]"``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -29,7 +30,8 @@ CRAFTAX_ENV = "Craftax-Classic-Symbolic-v1"
 def _craftax_env():
   try:
     from craftax.craftax_classic.envs.craftax_symbolic_env import (
-        CraftaxClassicSymbolicEnvNoAutoReset)
+      CraftaxClassicSymbolicEnvNoAutoReset,
+    )
   except ImportError as error:
     raise ImportError(
         "the Procgen-like suite needs the craftax package: "
@@ -105,7 +107,8 @@ def craftax_suite(*, max_steps_in_episode: int = 1000) -> TaskSuite:
     The :class:`~trac_optax.lifelong.TaskSuite`.
   """
   inner = _craftax_env()
-  env_params = inner.default_params.replace(max_timesteps=max_steps_in_episode)
+  env_params = dataclasses.replace(inner.default_params,
+                                   max_timesteps=max_steps_in_episode)
   fixed = FixedLevel(inner)
 
   def task_params(task_key: jax.Array, task: jax.Array) -> LevelParams:

@@ -7,7 +7,9 @@ index is an array argument, so the same compiled function serves every task.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -113,7 +115,8 @@ class PPO:
                       key=key, task_key=task_key)
 
   def _value(self, params: Any, obs: jax.Array) -> jax.Array:
-    return self.critic.apply(params["critic"], obs)[..., 0]
+    # flax types apply() as maybe returning (output, variables) too.
+    return cast(jax.Array, self.critic.apply(params["critic"], obs))[..., 0]
 
   def _rollout(self, params, env_params, env_state, obs, key):
     env = self.suite.env
@@ -122,7 +125,7 @@ class PPO:
     def step(carry, _):
       env_state, obs, key = carry
       key, action_key, env_key = jax.random.split(key, 3)
-      logits = self.actor.apply(params["actor"], obs)
+      logits = cast(jax.Array, self.actor.apply(params["actor"], obs))
       action = jax.random.categorical(action_key, logits)
       log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits),
                                      action[:, None], axis=-1)[:, 0]
@@ -147,7 +150,8 @@ class PPO:
   def _loss(self, params, batch):
     cfg = self.config
     obs, action, old_log_prob, advantage, target = batch
-    log_probs = jax.nn.log_softmax(self.actor.apply(params["actor"], obs))
+    logits = cast(jax.Array, self.actor.apply(params["actor"], obs))
+    log_probs = jax.nn.log_softmax(logits)
     log_prob = jnp.take_along_axis(log_probs, action[:, None], axis=-1)[:, 0]
     advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     ratio = jnp.exp(log_prob - old_log_prob)

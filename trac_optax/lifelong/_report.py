@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._plasticity_score import plasticity_records
 from trac_optax.lifelong._plasticity_score import plasticity_rows
 from trac_optax.lifelong._plasticity_score import return_floor
-from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._run import LifelongRun
 from trac_optax.lifelong._stats import summary_rows
 from trac_optax.lifelong._stats import summary_table

@@ -15,8 +15,11 @@ SEED_AXIS = "seeds"
 """Name of the mesh axis the seeds are sharded along."""
 
 
-def seed_sharding(num_seeds: int,
-                  devices: list[jax.Device] | None = None) -> NamedSharding:
+def seed_sharding(
+    num_seeds: int,
+    # jax.Device is an alias of a compiled class that pyright cannot see.
+    devices: list[jax.Device] | None = None,  # pyright: ignore[reportInvalidTypeForm]
+) -> NamedSharding:
   """A sharding that splits a leading seed axis over as many devices as fit.
 
   Uses the largest number of ``devices`` (default: all devices of all

@@ -55,7 +55,8 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *,
   return Interval(float(x.mean()), float(low), float(high))
 
 
-def summary_rows(task_returns: dict[str, np.ndarray]) -> list[tuple[str, dict[str, Interval]]]:
+def summary_rows(
+    task_returns: dict[str, np.ndarray]) -> list[tuple[str, dict[str, Interval]]]:
   """Rows of the summary table: each task, all tasks, and tasks after the first.
 
   Args:

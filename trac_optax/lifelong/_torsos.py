@@ -76,17 +76,19 @@ def make_networks(config: LifelongConfig, obs_shape: tuple[int, ...],
     ValueError: ``"cnn"`` with observations that are not images.
   """
   if config.network == "mlp" and len(obs_shape) == 1:
-    return tuple(MLP(out=out, hidden=config.hidden, layers=config.layers,
-                     layer_norm=config.layer_norm)
-                 for out in (num_actions, 1))
+    actor, critic = (MLP(out=out, hidden=config.hidden, layers=config.layers,
+                         layer_norm=config.layer_norm)
+                     for out in (num_actions, 1))
+    return actor, critic
   if config.network == "cnn" and len(obs_shape) != 3:
     raise ValueError(
         f"network='cnn' needs image observations (height, width, channels); "
         f"this suite's observations have shape {obs_shape}. Use "
         "network='mlp'.")
   conv = CNN_FEATURES if config.network == "cnn" else 0
-  return tuple(ObservationNet(out=out, obs_shape=tuple(obs_shape),
-                              hidden=config.hidden, layers=config.layers,
-                              layer_norm=config.layer_norm,
-                              conv_features=conv)
-               for out in (num_actions, 1))
+  actor, critic = (ObservationNet(out=out, obs_shape=tuple(obs_shape),
+                                  hidden=config.hidden, layers=config.layers,
+                                  layer_norm=config.layer_norm,
+                                  conv_features=conv)
+                   for out in (num_actions, 1))
+  return actor, critic
