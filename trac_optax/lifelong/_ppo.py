@@ -14,6 +14,10 @@ import jax.numpy as jnp
 import optax
 
 from trac_optax.lifelong._config import LifelongConfig
+from trac_optax.lifelong._diagnostics import delta_norm
+from trac_optax.lifelong._diagnostics import skipped_steps
+from trac_optax.lifelong._diagnostics import summarise_steps
+from trac_optax.lifelong._diagnostics import trac_inner_product
 from trac_optax.lifelong._optimizers import optimizer_scale
 from trac_optax.lifelong._tasks import TaskSuite
 from trac_optax.lifelong._torsos import make_networks
@@ -145,6 +149,7 @@ class PPO:
     return env_state, obs, trajectory
 
   def _loss(self, params, batch):
+    """The PPO loss of a minibatch, and the policy's mean entropy on it."""
     cfg = self.config
     obs, action, old_log_prob, advantage, target = batch
     log_probs = jax.nn.log_softmax(self.actor.apply(params["actor"], obs))
@@ -155,29 +160,34 @@ class PPO:
     policy_loss = -jnp.minimum(ratio * advantage, clipped * advantage).mean()
     value_loss = 0.5 * jnp.square(self._value(params, obs) - target).mean()
     entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1).mean()
-    return policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    return loss, entropy
 
   def _update(self, params, opt_state, batch, key):
+    """Epochs of minibatch steps; also ``h`` and the entropy of each step."""
     cfg = self.config
     used = cfg.num_minibatches * cfg.minibatch_size
-    grad_fn = jax.grad(self._loss)
+    grad_fn = jax.grad(self._loss, has_aux=True)
 
     def minibatch_step(carry, minibatch):
       params, opt_state = carry
-      grads = grad_fn(params, minibatch)
+      grads, entropy = grad_fn(params, minibatch)
+      h = trac_inner_product(grads, opt_state)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), None
+      return (optax.apply_updates(params, updates), opt_state), (h, entropy)
 
     def epoch(carry, epoch_key):
       order = jax.random.permutation(epoch_key, cfg.batch_size)[:used]
       minibatches = jax.tree.map(
           lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size)
                                      + x.shape[1:]), batch)
-      return jax.lax.scan(minibatch_step, carry, minibatches)[0], None
+      return jax.lax.scan(minibatch_step, carry, minibatches)
 
-    (params, opt_state), _ = jax.lax.scan(
+    (params, opt_state), (h, entropy) = jax.lax.scan(
         epoch, (params, opt_state), jax.random.split(key, cfg.epochs))
-    return params, opt_state
+    steps = summarise_steps(h.reshape(-1), entropy.reshape(-1),
+                            jnp.ones(h.size, bool))
+    return params, opt_state, steps
 
   def _iteration(self, carry, _):
     agent, env_params, env_state, obs = carry
@@ -192,8 +202,8 @@ class PPO:
     flat = lambda x: x.reshape((cfg.batch_size,) + x.shape[2:])
     batch = tuple(map(flat, (traj.obs, traj.action, traj.log_prob, advantages,
                              targets)))
-    params, opt_state = self._update(agent.params, agent.opt_state, batch,
-                                     update_key)
+    params, opt_state, steps = self._update(agent.params, agent.opt_state,
+                                            batch, update_key)
     agent = agent._replace(params=params, opt_state=opt_state, key=key)
     episodes = traj.episode_done.sum()
     mean_return = jnp.where(
@@ -205,6 +215,9 @@ class PPO:
         "episodes": episodes.astype(jnp.int32),
         "scale": optimizer_scale(opt_state),
         "obs_mean": traj.obs.mean(axis=(0, 1)),
+        "skipped": skipped_steps(opt_state),
+        "delta_norm": delta_norm(opt_state),
+        **steps,
     }
     return (agent, env_params, env_state, obs), metrics
 
@@ -237,6 +250,7 @@ class PPO:
       ``[num_seeds, iterations_per_task, ...]``: ``return`` (mean
       undiscounted, unscaled return of the episodes completed in the
       iteration, NaN if none), ``episodes``, ``scale`` (S after the
-      iteration; NaN for optimizers without one) and ``obs_mean``.
+      iteration; NaN for optimizers without one), ``obs_mean`` and the
+      diagnostics :data:`~trac_optax.lifelong._diagnostics.DIAGNOSTICS`.
     """
     return jax.vmap(self._train_task_one, in_axes=(0, None))(agents, task)
