@@ -17,7 +17,7 @@ import optax
 import trac_optax
 
 DIAGNOSTICS = ("skipped", "delta_norm", "h_last", "h_mean", "h_max_abs",
-               "entropy")
+               "entropy", "updates", "transitions")
 """Per-iteration diagnostics of a run, after its return, episodes and S.
 
 ``skipped``: TRAC's count of steps skipped for non-finite gradients, since
@@ -27,8 +27,10 @@ TRAC's offset ``delta`` after the iteration. ``h_last``, ``h_mean``,
 with the offset before each optimizer step of the iteration (the ``h`` TRAC
 sees when it is the outermost transform): the last step's, the mean and the
 largest absolute value. ``entropy``: the policy's entropy, mean over the
-iteration's minibatches. All float32; the TRAC ones NaN for other
-optimizers.
+iteration's minibatches. ``updates``: optimizer steps in the iteration.
+``transitions``: the transitions they learned from (the paper protocol keeps
+each environment's first episode only). All float32; the TRAC ones NaN for
+other optimizers.
 """
 
 
