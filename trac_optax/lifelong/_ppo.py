@@ -11,6 +11,7 @@ index is an array argument, so the same compiled function serves every task.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -217,6 +218,7 @@ class PPO:
     """
     cfg = self.config
     size = cfg.minibatch_size
+    step = lambda carry, minibatch: self._step(carry[0], carry[1], minibatch)
 
     def fixed_epoch(carry, epoch_key):
       order = jax.random.permutation(epoch_key, cfg.batch_size)[
@@ -224,9 +226,9 @@ class PPO:
       minibatches = jax.tree.map(
           lambda x: x[order].reshape((cfg.num_minibatches, size)
                                      + x.shape[1:]), batch)
-      return jax.lax.scan(lambda c, m: self._step(*c, m), carry, minibatches)
+      return jax.lax.scan(step, carry, minibatches)
 
-    def paper_epoch(carry, epoch_key):
+    def paper_epoch(carry, epoch_key, valid):
       slots = cfg.minibatch_slots
       order = valid_first_order(epoch_key, valid)
       order = jnp.pad(order, (0, slots * size - order.size))  # row 0, invalid
@@ -235,14 +237,16 @@ class PPO:
           lambda x: x[order].reshape((slots, size) + x.shape[1:]), batch)
       return jax.lax.scan(self._masked_step, carry, (minibatches, rows))
 
-    (params, opt_state), (h, entropy) = jax.lax.scan(
-        fixed_epoch if valid is None else paper_epoch, (params, opt_state),
-        jax.random.split(key, cfg.epochs))
     if valid is None:
-      ran = jnp.ones(h.shape, bool)
+      epoch = fixed_epoch
+      ran = jnp.ones((cfg.epochs, cfg.num_minibatches), bool)
     else:
+      epoch = functools.partial(paper_epoch, valid=valid)
       ran = jnp.broadcast_to(
-          jnp.arange(cfg.minibatch_slots) * size < valid.sum(), h.shape)
+          jnp.arange(cfg.minibatch_slots) * size < valid.sum(),
+          (cfg.epochs, cfg.minibatch_slots))
+    (params, opt_state), (h, entropy) = jax.lax.scan(
+        epoch, (params, opt_state), jax.random.split(key, cfg.epochs))
     steps = summarise_steps(h.reshape(-1), entropy.reshape(-1),
                             ran.reshape(-1))
     steps["updates"] = ran.sum().astype(jnp.float32)
