@@ -57,7 +57,12 @@ class LifelongRun:
 
   @property
   def env_steps(self) -> np.ndarray:
-    """Environment steps per seed at the end of each iteration."""
+    """Environment steps per seed at the end of each iteration.
+
+    Steps simulated: with ``protocol="paper"`` the steps after each
+    environment's first episode are simulated and masked out; the
+    transitions learned from are ``diagnostics["transitions"]``.
+    """
     cfg = self.config
     return cfg.batch_size * np.arange(1, cfg.num_iterations + 1)
 
