@@ -138,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.env, num_seeds=args.seeds, num_tasks=args.tasks,
         iterations_per_task=args.iterations_per_task, num_envs=args.num_envs,
         num_steps=args.num_steps, learning_rate=args.learning_rate,
-        seed=args.seed, layer_norm=args.layer_norm, network=args.network)
+        seed=args.seed, layer_norm=args.layer_norm, network=args.network,
+        **_cli_options.protocol_overrides(args))
   except ValueError as error:
     parser.error(str(error))
   _check_writable(parser, args.out)

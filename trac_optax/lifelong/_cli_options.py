@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import optax
 
 from trac_optax.lifelong import _baselines
+from trac_optax.lifelong._episodes import PAPER
+from trac_optax.lifelong._episodes import PROTOCOLS
 from trac_optax.lifelong._optimizers import make_optimizer
 from trac_optax.lifelong._optimizers import reset_base
 from trac_optax.lifelong._suites import SUITE_DEFAULTS
@@ -47,7 +49,14 @@ _non_negative = _number(0.0, message="must be non-negative")
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
-  """Adds the network and baseline options to ``parser``."""
+  """Adds the protocol, network and baseline options to ``parser``."""
+  parser.add_argument("--protocol", choices=PROTOCOLS, default=PROTOCOLS[0],
+                      help="fixed: rollouts of --num-steps that continue "
+                      "across iterations, the same updates every iteration; "
+                      "paper: the authors' notebook, each environment's first "
+                      "whole episode per iteration (at most --num-steps "
+                      "steps, which is also the episode cap), 5 epochs over "
+                      "exactly those transitions")
   parser.add_argument("--layer-norm", action="store_true",
                       help="LayerNorm after each hidden layer of the policy "
                       "and value networks")
@@ -84,6 +93,14 @@ def apply_suite_defaults(parser: argparse.ArgumentParser,
   dests = {action.dest for action in parser._actions}
   parser.set_defaults(**{k: v for k, v in SUITE_DEFAULTS.get(env, {}).items()
                          if k in dests})
+
+
+def protocol_overrides(args: argparse.Namespace) -> dict[str, object]:
+  """Configuration fields set by ``--protocol`` (paper: the rollout length
+  is the episode cap, so every episode ends within it)."""
+  if args.protocol == PAPER:
+    return {"protocol": PAPER, "max_steps_in_episode": args.num_steps}
+  return {"protocol": args.protocol}
 
 
 def optimizer_for(name: str, learning_rate: float,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from trac_optax.lifelong._episodes import FIXED
+from trac_optax.lifelong._episodes import PAPER
+from trac_optax.lifelong._episodes import PROTOCOLS
+
 
 @dataclasses.dataclass(frozen=True)
 class LifelongConfig:
@@ -14,6 +18,22 @@ class LifelongConfig:
   (episodes capped at 400 steps); separate policy and value MLPs of 3 x 128
   with LeakyReLU(0.1); learning rate 0.01; rewards divided by 20; GAE with
   gamma 0.99 and lambda 0.95; 5 epochs of minibatches of 32.
+
+  Two ways to collect an iteration's data (``protocol``):
+
+  * ``"fixed"`` (default, PureJaxRL-style): each environment runs
+    ``num_steps`` steps, continuing its episodes across iterations; GAE
+    advantages (normalised per minibatch) and GAE value targets; every
+    iteration makes ``epochs * num_minibatches`` updates.
+  * ``"paper"`` (the authors' control notebook): each iteration resets the
+    environments and keeps only each one's first episode (``num_steps`` must
+    reach ``max_steps_in_episode``, so every episode ends); value targets are
+    the discounted rewards-to-go of the scaled rewards, bootstrapped only
+    where an episode hits the step cap; GAE advantages per episode,
+    normalised over the iteration; ``epochs`` passes of shuffled minibatches
+    over exactly the valid transitions, the last partial minibatch included
+    (a masked mean). Updates per iteration: ``epochs * ceil(valid /
+    minibatch_size)``, e.g. about 5 for 10-step episodes, 125 for two of 400.
 
   Attributes:
     env: environment name (see :data:`trac_optax.lifelong.CONTROL_ENVS`).
@@ -42,6 +62,7 @@ class LifelongConfig:
     vf_coef: weight of the value loss.
     ent_coef: weight of the entropy bonus.
     seed: the seeds' keys are split from ``jax.random.key(seed)``.
+    protocol: ``"fixed"`` or ``"paper"``, the collection (above).
   """
 
   env: str = "CartPole-v1"
@@ -66,6 +87,7 @@ class LifelongConfig:
   vf_coef: float = 0.5
   ent_coef: float = 0.01
   seed: int = 0
+  protocol: str = FIXED
 
   def __post_init__(self):
     for name in ("num_seeds", "num_tasks", "iterations_per_task", "num_envs",
@@ -80,6 +102,15 @@ class LifelongConfig:
           f"iteration, num_envs * num_steps = {self.batch_size}")
     if self.network not in ("mlp", "cnn"):
       raise ValueError(f"network must be 'mlp' or 'cnn', got {self.network!r}")
+    if self.protocol not in PROTOCOLS:
+      raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got "
+                       f"{self.protocol!r}")
+    if self.protocol == PAPER and self.num_steps < self.max_steps_in_episode:
+      raise ValueError(
+          f"protocol='paper' keeps each environment's first whole episode: "
+          f"num_steps ({self.num_steps}) must be at least "
+          f"max_steps_in_episode ({self.max_steps_in_episode}); lower the cap "
+          "or lengthen the rollout")
     for name in ("learning_rate", "reward_scale"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
@@ -93,6 +124,12 @@ class LifelongConfig:
   def num_minibatches(self) -> int:
     """Minibatches per epoch."""
     return self.batch_size // self.minibatch_size
+
+  @property
+  def minibatch_slots(self) -> int:
+    """Minibatches per epoch the paper protocol allows for: a full batch,
+    the last one partial."""
+    return -(-self.batch_size // self.minibatch_size)
 
   @property
   def num_iterations(self) -> int:

@@ -1,5 +1,9 @@
 """PPO, PureJaxRL-style: one jitted function trains every seed on one task.
 
+Two collection protocols (``LifelongConfig.protocol``): fixed-length
+rollouts, or the paper's whole episodes with everything after each
+environment's first episode masked, in the same fixed shapes.
+
 Rollouts are a ``lax.scan`` over steps of vmapped environments; updates a
 ``lax.scan`` over epochs and minibatches; seeds a ``jax.vmap``. The task
 index is an array argument, so the same compiled function serves every task.
@@ -7,6 +11,7 @@ index is an array argument, so the same compiled function serves every task.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from typing import NamedTuple
 from typing import cast
@@ -16,6 +21,15 @@ import jax.numpy as jnp
 import optax
 
 from trac_optax.lifelong._config import LifelongConfig
+from trac_optax.lifelong._diagnostics import delta_norm
+from trac_optax.lifelong._diagnostics import skipped_steps
+from trac_optax.lifelong._diagnostics import summarise_steps
+from trac_optax.lifelong._diagnostics import trac_inner_product
+from trac_optax.lifelong._episodes import PAPER
+from trac_optax.lifelong._episodes import first_episode
+from trac_optax.lifelong._episodes import normalise
+from trac_optax.lifelong._episodes import rewards_to_go
+from trac_optax.lifelong._episodes import valid_first_order
 from trac_optax.lifelong._optimizers import optimizer_scale
 from trac_optax.lifelong._tasks import TaskSuite
 from trac_optax.lifelong._torsos import make_networks
@@ -147,46 +161,114 @@ class PPO:
         step, (env_state, obs, key), None, cfg.num_steps)
     return env_state, obs, trajectory
 
-  def _loss(self, params, batch):
+  def _loss(self, params, batch, valid=None):
+    """The PPO loss of a minibatch, and the policy's mean entropy on it.
+
+    Without ``valid`` (fixed protocol) every row counts and the advantages
+    are normalised over the minibatch. With ``valid`` (paper protocol) the
+    advantages come normalised over the iteration and every mean is over the
+    valid rows only.
+    """
     cfg = self.config
     obs, action, old_log_prob, advantage, target = batch
     logits = cast(jax.Array, self.actor.apply(params["actor"], obs))
     log_probs = jax.nn.log_softmax(logits)
     log_prob = jnp.take_along_axis(log_probs, action[:, None], axis=-1)[:, 0]
-    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    if valid is None:
+      advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+      mean = jnp.mean
+    else:
+      mean = lambda x: (jnp.sum(jnp.where(valid, x, 0.0))
+                        / jnp.maximum(valid.sum(), 1))
     ratio = jnp.exp(log_prob - old_log_prob)
     clipped = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
-    policy_loss = -jnp.minimum(ratio * advantage, clipped * advantage).mean()
-    value_loss = 0.5 * jnp.square(self._value(params, obs) - target).mean()
-    entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1).mean()
-    return policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    policy_loss = -mean(jnp.minimum(ratio * advantage, clipped * advantage))
+    value_loss = 0.5 * mean(jnp.square(self._value(params, obs) - target))
+    entropy = mean(-jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
+    loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    return loss, entropy
 
-  def _update(self, params, opt_state, batch, key):
+  def _step(self, params, opt_state, minibatch, valid=None):
+    """One optimizer step on a minibatch; also ``h`` and the entropy."""
+    grads, entropy = jax.grad(self._loss, has_aux=True)(params, minibatch,
+                                                        valid)
+    h = trac_inner_product(grads, opt_state)
+    updates, opt_state = self.optimizer.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), (h, entropy)
+
+  def _masked_step(self, carry, slot):
+    """A minibatch step of the paper protocol over the valid rows of a slot.
+
+    A slot with no valid row (valid rows come first, so: its first row is
+    invalid) is skipped by a conditional: the optimizer is not called and
+    params and state pass through unchanged (under ``vmap`` over seeds JAX
+    evaluates both branches and selects, with the same results). ``h`` and
+    the entropy of a skipped slot are NaN.
+    """
+    params, opt_state = carry
+    minibatch, valid = slot
+    nan = jnp.full((), jnp.nan, jnp.float32)
+    return jax.lax.cond(
+        valid[0], lambda: self._step(params, opt_state, minibatch, valid),
+        lambda: ((params, opt_state), (nan, nan)))
+
+  def _update(self, params, opt_state, batch, key, valid=None):
+    """Epochs of minibatch steps, with per-step ``h`` and entropy summaries.
+
+    Without ``valid`` (fixed protocol): ``num_minibatches`` full minibatches
+    per epoch from a shuffle of the whole batch. With ``valid`` (``[batch]``
+    bool, paper protocol): a shuffle of the valid rows only, cut into
+    ``minibatch_slots`` slots of which the first ``ceil(valid / size)`` run.
+    """
     cfg = self.config
-    used = cfg.num_minibatches * cfg.minibatch_size
-    grad_fn = jax.grad(self._loss)
+    size = cfg.minibatch_size
+    step = lambda carry, minibatch: self._step(carry[0], carry[1], minibatch)
 
-    def minibatch_step(carry, minibatch):
-      params, opt_state = carry
-      grads = grad_fn(params, minibatch)
-      updates, opt_state = self.optimizer.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), None
-
-    def epoch(carry, epoch_key):
-      order = jax.random.permutation(epoch_key, cfg.batch_size)[:used]
+    def fixed_epoch(carry, epoch_key):
+      order = jax.random.permutation(epoch_key, cfg.batch_size)[
+          :cfg.num_minibatches * size]
       minibatches = jax.tree.map(
-          lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size)
+          lambda x: x[order].reshape((cfg.num_minibatches, size)
                                      + x.shape[1:]), batch)
-      return jax.lax.scan(minibatch_step, carry, minibatches)[0], None
+      return jax.lax.scan(step, carry, minibatches)
 
-    (params, opt_state), _ = jax.lax.scan(
+    def paper_epoch(carry, epoch_key, valid):
+      slots = cfg.minibatch_slots
+      order = valid_first_order(epoch_key, valid)
+      order = jnp.pad(order, (0, slots * size - order.size))  # row 0, invalid
+      rows = (jnp.arange(slots * size) < valid.sum()).reshape(slots, size)
+      minibatches = jax.tree.map(
+          lambda x: x[order].reshape((slots, size) + x.shape[1:]), batch)
+      return jax.lax.scan(self._masked_step, carry, (minibatches, rows))
+
+    if valid is None:
+      epoch = fixed_epoch
+      ran = jnp.ones((cfg.epochs, cfg.num_minibatches), bool)
+    else:
+      epoch = functools.partial(paper_epoch, valid=valid)
+      ran = jnp.broadcast_to(
+          jnp.arange(cfg.minibatch_slots) * size < valid.sum(),
+          (cfg.epochs, cfg.minibatch_slots))
+    (params, opt_state), (h, entropy) = jax.lax.scan(
         epoch, (params, opt_state), jax.random.split(key, cfg.epochs))
-    return params, opt_state
+    steps = summarise_steps(h.reshape(-1), entropy.reshape(-1),
+                            ran.reshape(-1))
+    steps["updates"] = ran.sum().astype(jnp.float32)
+    return params, opt_state, steps
+
+  def _reset(self, env_params, key):
+    return jax.vmap(self.suite.env.reset, in_axes=(0, None))(
+        jax.random.split(key, self.config.num_envs), env_params)
 
   def _iteration(self, carry, _):
     agent, env_params, env_state, obs = carry
     cfg = self.config
-    key, rollout_key, update_key = jax.random.split(agent.key, 3)
+    paper = cfg.protocol == PAPER
+    if paper:  # whole episodes from a fresh reset
+      key, reset_key, rollout_key, update_key = jax.random.split(agent.key, 4)
+      obs, env_state = self._reset(env_params, reset_key)
+    else:
+      key, rollout_key, update_key = jax.random.split(agent.key, 3)
     env_state, obs, traj = self._rollout(agent.params, env_params, env_state,
                                          obs, rollout_key)
     next_values = self._value(agent.params, traj.final_obs)
@@ -194,21 +276,35 @@ class PPO:
                               traj.terminated, traj.done, cfg.gamma,
                               cfg.gae_lambda)
     flat = lambda x: x.reshape((cfg.batch_size,) + x.shape[2:])
+    episode_done = traj.episode_done
+    valid = None
+    if paper:  # each environment's first episode only
+      valid = first_episode(traj.done)
+      targets = rewards_to_go(traj.reward, next_values, traj.terminated,
+                              traj.done, cfg.gamma)
+      advantages = normalise(advantages, valid)
+      episode_done = jnp.logical_and(episode_done, valid)
+      valid = flat(valid)
     batch = tuple(map(flat, (traj.obs, traj.action, traj.log_prob, advantages,
                              targets)))
-    params, opt_state = self._update(agent.params, agent.opt_state, batch,
-                                     update_key)
+    params, opt_state, steps = self._update(agent.params, agent.opt_state,
+                                            batch, update_key, valid)
     agent = agent._replace(params=params, opt_state=opt_state, key=key)
-    episodes = traj.episode_done.sum()
+    episodes = episode_done.sum()
     mean_return = jnp.where(
         episodes > 0,
-        jnp.sum(traj.episode_return * traj.episode_done) / jnp.maximum(
+        jnp.sum(traj.episode_return * episode_done) / jnp.maximum(
             episodes, 1), jnp.nan)
     metrics = {
         "return": mean_return.astype(jnp.float32),
         "episodes": episodes.astype(jnp.int32),
         "scale": optimizer_scale(opt_state),
         "obs_mean": traj.obs.mean(axis=(0, 1)),
+        "skipped": skipped_steps(opt_state),
+        "delta_norm": delta_norm(opt_state),
+        "transitions": (jnp.float32(cfg.batch_size) if valid is None
+                        else valid.sum().astype(jnp.float32)),
+        **steps,
     }
     return (agent, env_params, env_state, obs), metrics
 
@@ -216,8 +312,7 @@ class PPO:
     cfg = self.config
     env_params = self.suite.task_params(agent.task_key, task)
     key, reset_key = jax.random.split(agent.key)
-    obs, env_state = jax.vmap(self.suite.env.reset, in_axes=(0, None))(
-        jax.random.split(reset_key, cfg.num_envs), env_params)
+    obs, env_state = self._reset(env_params, reset_key)
     carry = (agent._replace(key=key), env_params, env_state, obs)
     (agent, *_), metrics = jax.lax.scan(self._iteration, carry, None,
                                         cfg.iterations_per_task)
@@ -241,6 +336,7 @@ class PPO:
       ``[num_seeds, iterations_per_task, ...]``: ``return`` (mean
       undiscounted, unscaled return of the episodes completed in the
       iteration, NaN if none), ``episodes``, ``scale`` (S after the
-      iteration; NaN for optimizers without one) and ``obs_mean``.
+      iteration; NaN for optimizers without one), ``obs_mean`` and the
+      diagnostics :data:`~trac_optax.lifelong._diagnostics.DIAGNOSTICS`.
     """
     return jax.vmap(self._train_task_one, in_axes=(0, None))(agents, task)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from trac_optax.lifelong._config import LifelongConfig
+from trac_optax.lifelong._diagnostics import DIAGNOSTICS
 from trac_optax.lifelong._plasticity_score import plasticity_records
 from trac_optax.lifelong._plasticity_score import plasticity_rows
 from trac_optax.lifelong._plasticity_score import return_floor
@@ -20,8 +21,10 @@ from trac_optax.lifelong._stats import summary_rows
 from trac_optax.lifelong._stats import summary_table
 
 CSV_COLUMNS = ("optimizer", "seed", "task", "iteration", "env_steps", "return",
-               "episodes", "scale")
-"""Columns of ``iterations.csv``: one row per optimizer, seed and iteration."""
+               "episodes", "scale", *DIAGNOSTICS)
+"""Columns of ``iterations.csv``: one row per optimizer, seed and iteration
+(the diagnostics are :data:`~trac_optax.lifelong._diagnostics.DIAGNOSTICS`;
+NaN where a run did not record them)."""
 
 
 def _versions() -> dict[str, str]:
@@ -45,12 +48,15 @@ def write_csv(path: pathlib.Path, runs: Sequence[LifelongRun]) -> None:
     for run in runs:
       cfg = run.config
       steps = run.env_steps
+      missing = np.full((cfg.num_seeds, cfg.num_iterations), np.nan)
+      extra = [run.diagnostics.get(k, missing) for k in DIAGNOSTICS]
       for seed in range(cfg.num_seeds):
         for i in range(cfg.num_iterations):
           writer.writerow((
               run.name, seed, i // cfg.iterations_per_task + 1, i + 1,
               int(steps[i]), f"{run.returns[seed, i]:.6g}",
-              int(run.episodes[seed, i]), f"{run.scale[seed, i]:.6g}"))
+              int(run.episodes[seed, i]), f"{run.scale[seed, i]:.6g}",
+              *(f"{x[seed, i]:.6g}" for x in extra)))
 
 
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -192,8 +198,9 @@ def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
 def read_results(folder: pathlib.Path) -> list[LifelongRun]:
   """Reads back the runs of a results folder written by :func:`write_results`.
 
-  Returns, per optimizer, returns, episodes and S per seed and iteration
-  (from ``iterations.csv``), the configuration and timings (from
+  Returns, per optimizer, returns, episodes, S and the diagnostics its CSV
+  has (older folders have none) per seed and iteration (from
+  ``iterations.csv``), the configuration and timings (from
   ``config.json``). The mean observations are not saved: ``obs_mean`` has a
   zero-length last axis. Runs from several folders with the same
   configuration can be written together again with :func:`write_results`.
@@ -209,9 +216,11 @@ def read_results(folder: pathlib.Path) -> list[LifelongRun]:
   config = LifelongConfig(**meta["config"])
   columns: dict[str, dict[str, list[float]]] = {}
   with open(folder / "iterations.csv", newline="") as f:
-    for row in csv.DictReader(f):
-      run = columns.setdefault(row["optimizer"],
-                               {"return": [], "episodes": [], "scale": []})
+    reader = csv.DictReader(f)
+    recorded = [k for k in DIAGNOSTICS if k in (reader.fieldnames or ())]
+    for row in reader:
+      run = columns.setdefault(row["optimizer"], {
+          k: [] for k in ("return", "episodes", "scale", *recorded)})
       for key in run:
         run[key].append(float(row[key]))
   shape = (config.num_seeds, config.num_iterations)
@@ -222,5 +231,6 @@ def read_results(folder: pathlib.Path) -> list[LifelongRun]:
       scale=np.asarray(c["scale"]).reshape(shape),
       obs_mean=np.zeros(shape + (0,)),
       compile_seconds=meta["timings"][name]["compile_seconds"],
-      train_seconds=meta["timings"][name]["train_seconds"])
+      train_seconds=meta["timings"][name]["train_seconds"],
+      diagnostics={k: np.asarray(c[k]).reshape(shape) for k in recorded})
           for name, c in columns.items()]

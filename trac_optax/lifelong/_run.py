@@ -12,6 +12,7 @@ import optax
 from tqdm.auto import tqdm
 
 from trac_optax.lifelong._config import LifelongConfig
+from trac_optax.lifelong._diagnostics import DIAGNOSTICS
 from trac_optax.lifelong._optimizers import make_optimizer
 from trac_optax.lifelong._ppo import PPO
 from trac_optax.lifelong._reset import is_reset
@@ -39,6 +40,10 @@ class LifelongRun:
       seen in each iteration.
     compile_seconds: time to compile the training function.
     train_seconds: time spent training, compile excluded.
+    diagnostics: ``[num_seeds, num_iterations]`` float arrays by name, see
+      :data:`~trac_optax.lifelong._diagnostics.DIAGNOSTICS` (TRAC's skipped
+      steps, ``|delta|``, ``h = <g, delta>``, policy entropy); a name
+      missing (e.g. read from an older results folder) means not recorded.
   """
 
   name: str
@@ -49,10 +54,16 @@ class LifelongRun:
   obs_mean: np.ndarray
   compile_seconds: float
   train_seconds: float
+  diagnostics: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
   @property
   def env_steps(self) -> np.ndarray:
-    """Environment steps per seed at the end of each iteration."""
+    """Environment steps per seed at the end of each iteration.
+
+    Steps simulated: with ``protocol="paper"`` the steps after each
+    environment's first episode are simulated and masked out; the
+    transitions learned from are ``diagnostics["transitions"]``.
+    """
     cfg = self.config
     return cfg.batch_size * np.arange(1, cfg.num_iterations + 1)
 
@@ -155,4 +166,5 @@ def run_lifelong(
                      episodes=joined["episodes"], scale=joined["scale"],
                      obs_mean=joined["obs_mean"],
                      compile_seconds=compile_seconds,
-                     train_seconds=train_seconds)
+                     train_seconds=train_seconds,
+                     diagnostics={k: joined[k] for k in DIAGNOSTICS})
