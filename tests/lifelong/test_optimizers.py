@@ -40,6 +40,50 @@ def test_other_optimizers_have_no_scale():
   assert np.isnan(optimizer_scale(_state_after_steps(make_optimizer("adam", 0.01))))
 
 
+def _two_network_state_after_steps(tx, steps=5):
+  params = {"actor": {"w": jnp.array([1.0, -2.0, 0.5])},
+            "critic": {"w": jnp.array([4.0, 0.0])}}
+  # The two networks pull towards different targets at different rates, so
+  # their scales differ.
+  loss = lambda p: (jnp.sum((p["actor"]["w"] - 3.0) ** 2)
+                    + 0.01 * jnp.sum((p["critic"]["w"] + 1.0) ** 2))
+  state = tx.init(params)
+  for _ in range(steps):
+    updates, state = tx.update(jax.grad(loss)(params), state, params)
+    params = optax.apply_updates(params, updates)
+  return state
+
+
+def test_trac_per_network_has_one_scale_per_network():
+  state = _two_network_state_after_steps(make_optimizer("trac-per-network", 0.01))
+  tracs = dict(optax.tree.get_all_with_path(state, "TracState"))
+  assert len(tracs) == 2
+  actor = trac_optax.scale(state.inner_states["actor"])
+  critic = trac_optax.scale(state.inner_states["critic"])
+  assert float(actor) > 0.0 and float(critic) > 0.0
+  assert float(actor) != float(critic)
+  # The harness reports the policy network's S.
+  assert float(optimizer_scale(state)) == float(actor)
+
+
+def test_trac_per_network_equals_one_trac_per_network_run_alone():
+  params = {"actor": {"w": jnp.array([1.0, -2.0, 0.5])},
+            "critic": {"w": jnp.array([4.0, 0.0])}}
+  grads = {"actor": {"w": jnp.array([0.3, -0.1, 0.2])},
+           "critic": {"w": jnp.array([-0.5, 0.4])}}
+  tx = make_optimizer("trac-per-network", 0.01)
+  single = trac_optax.trac(optax.adam(0.01))
+  state = tx.init(params)
+  alone = {k: single.init(params[k]) for k in params}
+  for _ in range(4):
+    updates, state = tx.update(grads, state, params)
+    for k in params:
+      want, alone[k] = single.update(grads[k], alone[k], params[k])
+      np.testing.assert_array_equal(updates[k]["w"], want["w"])
+    params = optax.apply_updates(params, updates)
+    grads = jax.tree.map(lambda g: -0.9 * g, grads)
+
+
 def test_unknown_name():
   with pytest.raises(ValueError, match="choose from adam, trac, mechanic"):
     make_optimizer("adamw", 0.01)

@@ -11,6 +11,9 @@ import optax
 import trac_optax
 from trac_optax.lifelong import _baselines
 
+NETWORKS = ("actor", "critic")
+"""The top-level keys of the harness's params: policy and value network."""
+
 
 def _adam(learning_rate: float) -> optax.GradientTransformation:
   return optax.adam(learning_rate)
@@ -18,6 +21,16 @@ def _adam(learning_rate: float) -> optax.GradientTransformation:
 
 def _trac(learning_rate: float) -> optax.GradientTransformation:
   return trac_optax.trac(optax.adam(learning_rate))
+
+
+def _trac_per_network(learning_rate: float) -> optax.GradientTransformation:
+  """One TRAC (over its own Adam) per network: separate S for policy and value."""
+  per_network = {name: trac_optax.trac(optax.adam(learning_rate))
+                 for name in NETWORKS}
+  labels = lambda params: {
+      name: jax.tree.map(lambda _, label=name: label, params[name])
+      for name in NETWORKS}
+  return optax.partition(per_network, labels)
 
 
 def _mechanic(learning_rate: float) -> optax.GradientTransformation:
@@ -30,6 +43,7 @@ _BASES: dict[str, Callable[..., optax.GradientTransformation]] = {
     "mechanic": _mechanic,
     "l2init": _baselines.l2init_adam,
     "shrink_perturb": _baselines.shrink_perturb_adam,
+    "trac-per-network": _trac_per_network,
 }
 
 RESET = "reset"
@@ -88,9 +102,11 @@ def make_optimizer(name: str, learning_rate: float,
 def optimizer_scale(opt_state: optax.OptState) -> jax.Array:
   """The learned scale S of a TRAC or Mechanic state; NaN for any other.
 
-  For TRAC, :func:`trac_optax.scale`. For ``optax.contrib.mechanize``, the
-  sum of its per-beta scales ``s`` (the factor on its displacement from the
-  reference point). A state holding neither gives NaN.
+  For TRAC, :func:`trac_optax.scale`; with one TRAC per network
+  (``trac-per-network``), the policy network's. For
+  ``optax.contrib.mechanize``, the sum of its per-beta scales ``s`` (the
+  factor on its displacement from the reference point). A state holding
+  neither gives NaN.
 
   Args:
     opt_state: an optimizer state, possibly nested.
@@ -98,8 +114,12 @@ def optimizer_scale(opt_state: optax.OptState) -> jax.Array:
   Returns:
     A float32 scalar.
   """
-  if optax.tree.get_all_with_path(opt_state, "TracState"):
+  tracs = optax.tree.get_all_with_path(opt_state, "TracState")
+  if len(tracs) == 1:
     return trac_optax.scale(opt_state).astype(jnp.float32)
+  if len(tracs) == len(NETWORKS):
+    return trac_optax.scale(opt_state.inner_states[NETWORKS[0]]).astype(
+        jnp.float32)
   mechanic = optax.tree.get_all_with_path(opt_state, "MechanicState")
   if len(mechanic) == 1:
     return jnp.sum(mechanic[0][1].s).astype(jnp.float32)

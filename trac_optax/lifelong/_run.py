@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -90,6 +91,7 @@ def run_lifelong(
     progress: bool = True,
     reset: bool = False,
     shard: bool = True,
+    on_task_end: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> LifelongRun:
   """Trains PPO with ``optimizer`` on every task of the sequence, all seeds.
 
@@ -111,6 +113,10 @@ def run_lifelong(
       ``name`` is ``"reset"`` or ``"reset-<optimizer>"``).
     shard: spread the seeds over the local devices
       (:func:`~trac_optax.lifelong.seed_sharding`); with one device, a no-op.
+    on_task_end: called after each task with the task index and that task's
+      per-iteration metrics (host arrays of shape ``[num_seeds,
+      iterations_per_task, ...]``), e.g. to save partial results of a long
+      run.
 
   Returns:
     A :class:`LifelongRun`.
@@ -155,6 +161,8 @@ def run_lifelong(
     agents, metrics = train_task(agents, jnp.int32(task))
     metrics = to_host(metrics)
     chunks.append(metrics)
+    if on_task_end is not None:
+      on_task_end(task, metrics)
     bar.set_postfix_str(
         f"task {task + 1} mean return {np.nanmean(metrics['return']):.1f}")
   bar.close()

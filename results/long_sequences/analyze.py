@@ -1,0 +1,125 @@
+"""Summarises the long-sequence runs of ``run_long.py``: collapses, returns, trend.
+
+Per configuration (a ``<env>__<label>.npz`` file), over the tasks it finished:
+- collapsed tasks: (seed, task) cells whose mean return is within 10% of the
+  span between the environment's floor and its best return (CartPole-v1:
+  at most 40 of 0..400; Acrobot-v1: at most -360 of -400..0);
+- the mean return over tasks 2 and later, with a 95% bootstrap interval over
+  seeds, and its ratio to the same optimizer's reset (``reset-<name>``, fresh
+  networks and optimizer at every shift) when that run is there;
+- the trend over the sequence: the least-squares slope of the per-seed task
+  means on the task index (tasks 2 and later), per 10 tasks, with a bootstrap
+  interval over seeds;
+- what S, ``h``, the policy entropy and ``|delta|`` looked like in collapsed
+  cells against the others (medians of the per-task means).
+
+    python results/long_sequences/analyze.py runs/long/*.npz > summary.md
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+
+from trac_optax.lifelong import bootstrap_ci
+
+SPAN = {"CartPole-v1": (0.0, 400.0), "Acrobot-v1": (-400.0, 0.0)}
+"""(floor, best) return of each environment, episodes capped at 400 steps."""
+
+
+def load(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray]]:
+  """The run's metadata and its per-task means ``[seeds, tasks_done]``."""
+  data = np.load(path)
+  meta = json.loads(str(data["meta"]))
+  per_task = {}
+  for key in data.files:
+    if key == "meta" or data[key].ndim != 2:
+      continue
+    values = data[key].reshape(meta["seeds"], meta["tasks_done"],
+                               meta["iterations_per_task"])
+    per_task[key] = np.nanmean(values, axis=-1)
+  return meta, per_task
+
+
+def trend(task_means: np.ndarray, n_resamples: int = 10_000):
+  """Slope per 10 tasks of the seeds' mean return over tasks 2+, bootstrapped."""
+  later = task_means[:, 1:]
+  x = np.arange(later.shape[1], dtype=np.float64)
+  if x.size < 2:
+    return float("nan"), float("nan"), float("nan")
+  def slope(rows):
+    y = np.nanmean(rows, axis=0)
+    return 10.0 * np.polyfit(x, y, 1)[0]
+  rng = np.random.default_rng(0)
+  seeds = later.shape[0]
+  samples = [slope(later[rng.integers(0, seeds, seeds)])
+             for _ in range(n_resamples // 10)]
+  low, high = np.quantile(samples, [0.025, 0.975])
+  return slope(later), float(low), float(high)
+
+
+def main(paths: list[str]) -> None:
+  runs = {}
+  for path in map(pathlib.Path, paths):
+    meta, per_task = load(path)
+    label = meta["optimizer"] + ("+ln" if meta["layer_norm"] else "")
+    runs[(meta["env"], label)] = (meta, per_task)
+
+  for env in sorted({env for env, _ in runs}):
+    floor, best = SPAN[env]
+    threshold = floor + 0.1 * (best - floor)
+    print(f"## {env}\n")
+    print(f"Collapsed: a task's mean return <= {threshold:g}. Means over seeds "
+          "with 95% bootstrap intervals.\n")
+    print("| configuration | tasks done | seeds | collapsed tasks (seeds with one) "
+          "| task 1 | tasks 2+ | vs own reset | slope per 10 tasks "
+          "| device, wall time |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    diag_rows = []
+    for (run_env, label), (meta, per_task) in sorted(runs.items()):
+      if run_env != env:
+        continue
+      ret = per_task["return"]
+      collapsed = ret <= threshold
+      later = np.nanmean(ret[:, 1:], axis=1) if ret.shape[1] > 1 else None
+      reset = runs.get((env, "reset-" + label))
+      if later is not None and reset is not None:
+        reset_later = np.nanmean(reset[1]["return"][:, 1:], axis=1)
+        ratio = f"{np.mean(later) / np.mean(reset_later):.2f}"
+      else:
+        ratio = "-"
+      slope, low, high = trend(ret)
+      print(f"| {label} | {meta['tasks_done']}/{meta['tasks']} | {meta['seeds']} "
+            f"| {int(collapsed.sum())} ({int(collapsed.any(axis=1).sum())}) "
+            f"| {bootstrap_ci(ret[:, 0])} "
+            f"| {bootstrap_ci(later) if later is not None else '-'} | {ratio} "
+            f"| {slope:.1f} [{low:.1f}, {high:.1f}] "
+            f"| {meta['device']}, {meta['seconds']:.0f} s |")
+      if collapsed.any() and "h_mean" in per_task:
+        cells = {name: per_task[name] for name in
+                 ("scale", "h_mean", "h_max_abs", "entropy", "delta_norm",
+                  "skipped") if name in per_task}
+        for name, values in cells.items():
+          diag_rows.append(
+              (label, name, np.nanmedian(values[collapsed]),
+               np.nanmedian(values[~collapsed]) if (~collapsed).any()
+               else float("nan")))
+    if diag_rows:
+      print("\nDiagnostics, median of per-task means: collapsed cells vs the "
+            "others.\n")
+      print("| configuration | quantity | collapsed | others |")
+      print("|---|---|---:|---:|")
+      for label, name, bad, good in diag_rows:
+        print(f"| {label} | {name} | {bad:.4g} | {good:.4g} |")
+    print()
+
+
+if __name__ == "__main__":
+  # Seeds or cells without a finished episode, or without a TRAC state, are
+  # NaN on purpose: their empty means are not news.
+  warnings.simplefilter("ignore", RuntimeWarning)
+  main(sys.argv[1:])
