@@ -8,6 +8,7 @@ runs re-initialise the networks and the optimizer at every task shift (see
 
 from __future__ import annotations
 
+import jax
 import optax
 
 import trac_optax
@@ -41,11 +42,39 @@ def shrink_perturb_adam(learning_rate: float, *, shrink: float = SHRINK,
   """Adam, then every ``every`` updates ``theta <- shrink * theta + noise``.
 
   ``optax.chain(optax.adam(learning_rate),
-  trac_optax.shrink_and_perturb(shrink, noise_scale, every, seed))``. The
-  noise's key comes from ``seed`` alone, so seeds vmapped together draw the
-  same noise (on different weights).
+  trac_optax.shrink_and_perturb(shrink, noise_scale, every, seed))``. On its
+  own the noise's key comes from ``seed``; the harness then gives each of its
+  seeds a key of its own (:func:`independent_noise`), so seeds vmapped
+  together draw independent noise.
   """
   return optax.chain(optax.adam(learning_rate),
                      trac_optax.shrink_and_perturb(shrink, noise_scale, every,
                                                    seed))
 
+
+
+_NOISE_STREAM = 0x5EED
+"""Folded into a seed's key to derive its shrink-and-perturb noise key."""
+
+
+def independent_noise(opt_state: optax.OptState,
+                      seed_key: jax.Array) -> optax.OptState:
+  """Gives every ``ShrinkPerturbState`` in ``opt_state`` a key from ``seed_key``.
+
+  Called per seed (under ``vmap``) right after ``init``, so that each seed
+  draws its own shrink-and-perturb noise, a stream apart from the seed's
+  rollouts and shuffles. The key keeps the format the state had (a typed key
+  or raw ``uint32`` key data). Other states pass through unchanged.
+  """
+  noise_key = jax.random.fold_in(seed_key, _NOISE_STREAM)
+
+  def swap(state):
+    if not isinstance(state, trac_optax.ShrinkPerturbState):
+      return state
+    typed = jax.dtypes.issubdtype(state.key.dtype, jax.dtypes.prng_key)
+    return state._replace(
+        key=noise_key if typed else jax.random.key_data(noise_key))
+
+  return jax.tree.map(
+      swap, opt_state,
+      is_leaf=lambda x: isinstance(x, trac_optax.ShrinkPerturbState))

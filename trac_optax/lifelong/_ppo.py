@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from trac_optax.lifelong._baselines import independent_noise
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._diagnostics import delta_norm
 from trac_optax.lifelong._diagnostics import skipped_steps
@@ -125,8 +126,9 @@ class PPO:
     dummy = jnp.zeros(self.suite.obs_shape, jnp.float32)
     params = {"actor": self.actor.init(actor_key, dummy),
               "critic": self.critic.init(critic_key, dummy)}
-    return AgentState(params=params, opt_state=self.optimizer.init(params),
-                      key=key, task_key=task_key)
+    opt_state = independent_noise(self.optimizer.init(params), key)
+    return AgentState(params=params, opt_state=opt_state, key=key,
+                      task_key=task_key)
 
   def _value(self, params: Any, obs: jax.Array) -> jax.Array:
     # flax types apply() as maybe returning (output, variables) too.
