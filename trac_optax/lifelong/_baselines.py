@@ -9,6 +9,7 @@ runs re-initialise the networks and the optimizer at every task shift (see
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 import trac_optax
@@ -71,7 +72,7 @@ def independent_noise(opt_state: optax.OptState,
   def swap(state):
     if not isinstance(state, trac_optax.ShrinkPerturbState):
       return state
-    typed = jax.dtypes.issubdtype(state.key.dtype, jax.dtypes.prng_key)
+    typed = jnp.issubdtype(state.key.dtype, jax.dtypes.prng_key)
     return state._replace(
         key=noise_key if typed else jax.random.key_data(noise_key))
 

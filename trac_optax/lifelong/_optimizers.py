@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Hashable
 
 import jax
 import jax.numpy as jnp
@@ -25,8 +26,8 @@ def _trac(learning_rate: float) -> optax.GradientTransformation:
 
 def _trac_per_network(learning_rate: float) -> optax.GradientTransformation:
   """One TRAC (over its own Adam) per network: separate S for policy and value."""
-  per_network = {name: trac_optax.trac(optax.adam(learning_rate))
-                 for name in NETWORKS}
+  per_network: dict[Hashable, optax.GradientTransformation] = {
+      name: trac_optax.trac(optax.adam(learning_rate)) for name in NETWORKS}
   labels = lambda params: {
       name: jax.tree.map(lambda _, label=name: label, params[name])
       for name in NETWORKS}
@@ -117,9 +118,10 @@ def optimizer_scale(opt_state: optax.OptState) -> jax.Array:
   tracs = optax.tree.get_all_with_path(opt_state, "TracState")
   if len(tracs) == 1:
     return trac_optax.scale(opt_state).astype(jnp.float32)
-  if len(tracs) == len(NETWORKS):
-    return trac_optax.scale(opt_state.inner_states[NETWORKS[0]]).astype(
-        jnp.float32)
+  policy = [state for path, state in tracs
+            if f"'{NETWORKS[0]}'" in jax.tree_util.keystr(path)]
+  if len(tracs) == len(NETWORKS) and len(policy) == 1:
+    return trac_optax.scale(policy[0]).astype(jnp.float32)
   mechanic = optax.tree.get_all_with_path(opt_state, "MechanicState")
   if len(mechanic) == 1:
     return jnp.sum(mechanic[0][1].s).astype(jnp.float32)
