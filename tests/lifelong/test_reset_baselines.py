@@ -30,13 +30,13 @@ from trac_optax.lifelong._suites import make_suite
 CONFIG = LifelongConfig(num_seeds=2, num_tasks=2, iterations_per_task=2,
                         num_steps=32, hidden=8, layers=1, epochs=1,
                         minibatch_size=16)
-BASES = ("adam", "trac", "mechanic", "l2init", "shrink_perturb")
+BASES = ("adam", "trac", "mechanic", "l2init", "shrink_perturb", "trac-per-network")
 
 
 def test_every_optimizer_has_a_reset_of_the_same_transform():
   names = {reset_name(b) for b in BASES}
   assert names == {"reset", "reset-trac", "reset-mechanic", "reset-l2init",
-                   "reset-shrink_perturb"}
+                   "reset-shrink_perturb", "reset-trac-per-network"}
   assert set(OPTIMIZERS) == set(BASES) | names
   for base in BASES:
     assert OPTIMIZERS[reset_name(base)] is OPTIMIZERS[base]
