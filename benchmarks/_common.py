@@ -13,6 +13,7 @@ import pathlib
 import platform
 import statistics
 import subprocess
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -126,3 +127,11 @@ def write(out: pathlib.Path, stem: str, payload: dict[str, Any],
   json_path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
   md_path.write_text(markdown, encoding="utf-8")
   return json_path, md_path
+
+
+def publish(out: pathlib.Path, stem: str, payload: dict[str, Any],
+            markdown: str) -> None:
+  """Writes the tables (:func:`write`), prints the Markdown and where it went."""
+  paths = write(out, stem, payload, markdown)
+  print(markdown)
+  print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)

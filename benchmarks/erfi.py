@@ -185,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
       "throughput": speed,
   }
   text = markdown(payload)
-  paths = _common.write(args.out, f"erfi_{info['platform']}", payload, text)
-  print(text)
-  print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+  _common.publish(args.out, f"erfi_{info['platform']}", payload, text)
   return 0
 
 

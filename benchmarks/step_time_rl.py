@@ -344,10 +344,7 @@ def main(argv: list[str] | None = None) -> int:
       "rounds": rounds, "results": results, "targets": targets(results),
   }
   text = markdown(payload)
-  paths = _common.write(args.out, f"step_time_rl_{info['platform']}", payload,
-                        text)
-  print(text)
-  print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+  _common.publish(args.out, f"step_time_rl_{info['platform']}", payload, text)
   return 0
 
 
