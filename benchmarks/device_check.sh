@@ -34,7 +34,7 @@ if [ "$FAST" = 1 ]; then
   step 120 python benchmarks/step_time.py --smoke --out "$OUT" > /dev/null
   step 200 python benchmarks/step_time_rl.py --smoke --out "$OUT" > /dev/null
   step 120 python benchmarks/erfi.py --smoke --out "$OUT" > /dev/null
-  step 300 python results/control/speed.py --optimizers adam,trac --seeds 1 \
+  step 300 python results/control/speed.py --optimizers adam,trac --seeds 1 --rounds 2 \
     --iterations 2 > "$OUT/speed.md"
 else
   # Time limits add up to 5.7 minutes.

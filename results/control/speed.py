@@ -1,12 +1,15 @@
-"""Environment steps per second for 1 seed and for 8 vmapped seeds.
+"""Environment steps per second per optimizer, timed interleaved in one process.
 
 Usage: python results/control/speed.py > results/control/speed.md
 
 The control protocol's per-iteration work (2 envs x 400 steps, 5 epochs x 25
-minibatches of 32) for 2 tasks x 20 iterations, per optimizer, 1 seed then 8
-seeds in the same process. Compile time is excluded (reported apart). The
-last column is each optimizer's throughput over adam's at the same seed
-count, in this run.
+minibatches of 32), per optimizer, for 1 seed and for 8 vmapped seeds. Each
+optimizer's task function is compiled once (compile time reported apart);
+then the optimizers take turns, one task of ``--iterations`` iterations each,
+``--rounds`` times, so that a change in the machine's load hits all of them
+alike. Reported: the median steps/s over the rounds, and each optimizer's
+median over the rounds of its throughput over adam's in the same round (the
+ratio the targets are about). The first round is a warm-up and is dropped.
 
 ``--optimizers adam,trac --seeds 8`` runs a subset (e.g. on a device with
 little time).
@@ -16,42 +19,82 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
+from trac_optax.lifelong import PPO
 from trac_optax.lifelong import LifelongConfig
-from trac_optax.lifelong import run_lifelong
+from trac_optax.lifelong import make_optimizer
+from trac_optax.lifelong import make_suite
+
+
+def compiled_task(config: LifelongConfig, name: str):
+  """``(agents, train_task, compile_seconds)`` for one optimizer."""
+  ppo = PPO(config, make_suite(config),
+            make_optimizer(name, config.learning_rate))
+  keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
+  start = time.perf_counter()
+  agents = jax.jit(ppo.init)(keys)
+  train_task = jax.jit(ppo.train_task).lower(agents, jnp.int32(0)).compile()
+  return agents, train_task, time.perf_counter() - start
+
+
+def interleaved_rates(config: LifelongConfig, names: list[str],
+                      rounds: int) -> tuple[dict, dict]:
+  """Steps/s of each optimizer in each round (after a warm-up round)."""
+  compiled = {name: compiled_task(config, name) for name in names}
+  agents = {name: compiled[name][0] for name in names}
+  steps = (config.num_seeds * config.num_envs * config.num_steps
+           * config.iterations_per_task)
+  rates: dict[str, list[float]] = {name: [] for name in names}
+  for round_ in range(rounds + 1):
+    for name in names:
+      start = time.perf_counter()
+      agents[name], metrics = compiled[name][1](agents[name],
+                                                jnp.int32(round_ % 2))
+      jax.block_until_ready((agents[name], metrics))
+      if round_ > 0:
+        rates[name].append(steps / (time.perf_counter() - start))
+  compile_seconds = {name: compiled[name][2] for name in names}
+  return rates, compile_seconds
 
 
 def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--optimizers", default="adam,trac,mechanic")
   parser.add_argument("--seeds", default="1,8")
-  parser.add_argument("--iterations", type=int, default=20,
-                      help="iterations per task")
+  parser.add_argument("--iterations", type=int, default=5,
+                      help="iterations per timed call")
+  parser.add_argument("--rounds", type=int, default=10)
   args = parser.parse_args(argv)
   names = args.optimizers.split(",")
+  if "adam" not in names:
+    names.insert(0, "adam")
   device = jax.devices()[0]
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
         f"{os.cpu_count()} CPU cores, device {jax.device_count()}x "
         f"{device.device_kind} ({device.platform}), jax {jax.__version__}, "
-        f"load average {os.getloadavg()[0]:.1f} at start\n")
-  print("| optimizer | seeds | compile s | train s | env steps/s | "
-        "per seed | / adam |")
-  print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-  adam = {}
-  for name in names:
-    for seeds in (int(s) for s in args.seeds.split(",")):
-      config = LifelongConfig(num_seeds=seeds, num_tasks=2,
-                              iterations_per_task=args.iterations)
-      run = run_lifelong(config, name, progress=False)
-      if name == "adam":
-        adam[seeds] = run.steps_per_second
-      relative = (f"{run.steps_per_second / adam[seeds]:.2f}"
-                  if seeds in adam else "")
-      print(f"| {name} | {seeds} | {run.compile_seconds:.1f} | "
-            f"{run.train_seconds:.1f} | {run.steps_per_second:,.0f} | "
-            f"{run.steps_per_second / seeds:,.0f} | {relative} |", flush=True)
+        f"load average {os.getloadavg()[0]:.1f} at start; "
+        f"{args.rounds} interleaved rounds of {args.iterations} iterations "
+        "per optimizer\n")
+  print("| optimizer | seeds | compile s | env steps/s (median) | per seed | "
+        "/ adam, median [min, max] over rounds |")
+  print("| --- | ---: | ---: | ---: | ---: | ---: |")
+  for seeds in (int(s) for s in args.seeds.split(",")):
+    config = LifelongConfig(num_seeds=seeds, num_tasks=2,
+                            iterations_per_task=args.iterations)
+    rates, compile_seconds = interleaved_rates(config, names, args.rounds)
+    adam = np.asarray(rates["adam"])
+    for name in names:
+      rate = np.asarray(rates[name])
+      ratio = rate / adam
+      print(f"| {name} | {seeds} | {compile_seconds[name]:.1f} | "
+            f"{np.median(rate):,.0f} | {np.median(rate) / seeds:,.0f} | "
+            f"{np.median(ratio):.3f} [{ratio.min():.2f}, {ratio.max():.2f}] |",
+            flush=True)
   print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 import trac_optax
+from trac_optax._trac import _inner_product as inner_product
 
 DIAGNOSTICS = ("skipped", "delta_norm", "h_last", "h_mean", "h_max_abs",
                "entropy", "updates", "transitions")
@@ -62,8 +63,10 @@ def trac_inner_product(grads: optax.Updates,
                        opt_state: optax.OptState) -> jax.Array:
   """``h = <grads, delta>`` with the offset held in ``opt_state``; else NaN.
 
-  Accumulated in float32 as elementwise products and sums (no reduced
-  precision dot product), like TRAC's own ``h``.
+  Computed by the same function as TRAC's own ``h``, in the same
+  accumulation dtype, so that when TRAC is the outermost transform and
+  receives ``grads`` unchanged, XLA merges the two computations and the
+  diagnostic costs nothing in the training step.
 
   Args:
     grads: gradients with the structure of the params.
@@ -75,10 +78,7 @@ def trac_inner_product(grads: optax.Updates,
   state = _single_trac_state(opt_state)
   if state is None:
     return _nan()
-  products = jax.tree.map(
-      lambda g, d: jnp.sum(g.astype(jnp.float32) * d.astype(jnp.float32)),
-      grads, state.delta)
-  return sum(jax.tree.leaves(products), jnp.zeros((), jnp.float32))
+  return inner_product(grads, state.delta, state.v.dtype).astype(jnp.float32)
 
 
 def summarise_steps(h: jax.Array, entropy: jax.Array,
