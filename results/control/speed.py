@@ -11,6 +11,13 @@ alike. Reported: the median steps/s over the rounds, and each optimizer's
 median over the rounds of its throughput over adam's in the same round (the
 ratio the targets are about). The first round is a warm-up and is dropped.
 
+A row ``none`` (SGD at a learning rate of 1e-30: the same iteration, rollouts
+and gradients, but almost no optimizer work, and params that do not move)
+times everything except the optimizer, so each optimizer's own share of the
+iteration is its time minus that of ``none``, and the last column compares
+those shares with adam's. (An optimizer that ignored the gradients would let
+XLA drop the backward pass too.)
+
 ``--optimizers adam,trac --seeds 8`` runs a subset (e.g. on a device with
 little time).
 """
@@ -24,17 +31,21 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from trac_optax.lifelong import PPO
 from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import make_optimizer
 from trac_optax.lifelong import make_suite
 
+NO_OPTIMIZER = "none"
+
 
 def compiled_task(config: LifelongConfig, name: str):
   """``(agents, train_task, compile_seconds)`` for one optimizer."""
-  ppo = PPO(config, make_suite(config),
-            make_optimizer(name, config.learning_rate))
+  tx = (optax.sgd(1e-30) if name == NO_OPTIMIZER
+        else make_optimizer(name, config.learning_rate))
+  ppo = PPO(config, make_suite(config), tx)
   keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
   start = time.perf_counter()
   agents = jax.jit(ppo.init)(keys)
@@ -71,8 +82,8 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--rounds", type=int, default=10)
   args = parser.parse_args(argv)
   names = args.optimizers.split(",")
-  if "adam" not in names:
-    names.insert(0, "adam")
+  names = ["adam", *(n for n in names if n not in ("adam", NO_OPTIMIZER)),
+           NO_OPTIMIZER]
   device = jax.devices()[0]
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
         f"{os.cpu_count()} CPU cores, device {jax.device_count()}x "
@@ -81,20 +92,24 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.rounds} interleaved rounds of {args.iterations} iterations "
         "per optimizer\n")
   print("| optimizer | seeds | compile s | env steps/s (median) | per seed | "
-        "/ adam, median [min, max] over rounds |")
-  print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        "/ adam, median [min, max] over rounds | optimizer's own time "
+        "/ adam's |")
+  print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
   for seeds in (int(s) for s in args.seeds.split(",")):
     config = LifelongConfig(num_seeds=seeds, num_tasks=2,
                             iterations_per_task=args.iterations)
     rates, compile_seconds = interleaved_rates(config, names, args.rounds)
     adam = np.asarray(rates["adam"])
+    rest = 1.0 / np.asarray(rates[NO_OPTIMIZER])  # seconds per step
     for name in names:
       rate = np.asarray(rates[name])
       ratio = rate / adam
+      own = ("" if name == NO_OPTIMIZER else
+             f"{np.median((1.0 / rate - rest) / (1.0 / adam - rest)):.2f}")
       print(f"| {name} | {seeds} | {compile_seconds[name]:.1f} | "
             f"{np.median(rate):,.0f} | {np.median(rate) / seeds:,.0f} | "
-            f"{np.median(ratio):.3f} [{ratio.min():.2f}, {ratio.max():.2f}] |",
-            flush=True)
+            f"{np.median(ratio):.3f} [{ratio.min():.2f}, {ratio.max():.2f}] | "
+            f"{own} |", flush=True)
   print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 
