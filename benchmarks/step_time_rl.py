@@ -107,6 +107,15 @@ OPTIMIZERS = {
     PER_LEAF: lambda: trac_optax.trac(optax.adam(1e-3)),
 }
 
+# With --flatten: the whole tree raveled into one vector around the optimizer
+# (a constant number of optimizer loops, paid for by concatenating the
+# gradients and params and slicing the update at every step).
+FLATTENED = {
+    "flatten(adam)": lambda: optax.flatten(optax.adam(1e-3)),
+    "flatten(trac(adam))": lambda: optax.flatten(
+        trac_optax.trac(optax.adam(1e-3))),
+}
+
 
 @contextlib.contextmanager
 def _traced_as(name: str) -> Iterator[None]:
@@ -189,7 +198,7 @@ class Compiled(NamedTuple):
 def compile_optimizer(name: str, s: Setup, steps: int) -> Compiled:
   """The step's HLO statistics, and a jitted loop of ``steps`` steps."""
   with _traced_as(name):
-    return _compile(OPTIMIZERS[name](), s, steps)
+    return _compile({**OPTIMIZERS, **FLATTENED}[name](), s, steps)
 
 
 def _compile(tx: optax.GradientTransformation, s: Setup,
@@ -215,11 +224,12 @@ def _compile(tx: optax.GradientTransformation, s: Setup,
   return Compiled(compiled, params, state, fusions, traffic)
 
 
-def run_mode(case: Case, mode: str, rounds: int, smoke: bool) -> dict[str, Any]:
+def run_mode(case: Case, mode: str, rounds: int, smoke: bool,
+             names: list[str]) -> dict[str, Any]:
   s = setup(case, mode)
   # About 20 ms of work per sample on a CPU.
   steps = 1 if smoke else max(1, int(2e6 / s.total_params))
-  compiled = {name: compile_optimizer(name, s, steps) for name in OPTIMIZERS}
+  compiled = {name: compile_optimizer(name, s, steps) for name in names}
   prepared = {name: step_time.Prepared(
       lambda p, st, g, c=c: c.loop(p, st, g), c.params, c.state, {})
               for name, c in compiled.items()}
@@ -230,7 +240,7 @@ def run_mode(case: Case, mode: str, rounds: int, smoke: bool) -> dict[str, Any]:
     rows[name] = {"median_us": 1e6 * med, "p25_us": 1e6 * p25,
                   "p75_us": 1e6 * p75, "fusions": c.fusions,
                   "traffic_param_copies": c.traffic}
-  for name in OPTIMIZERS:
+  for name in names:
     if name != "adam":
       rows[name]["ratio"] = _common.quartiles(
           [a / b for a, b in zip(wall[name], wall["adam"])])
@@ -320,9 +330,12 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--cases", default=None,
                       help="case-name prefixes to run, separated by ';' "
                            "(e.g. 'PPO;1e5 params, 10')")
+  parser.add_argument("--flatten", action="store_true",
+                      help="also time optax.flatten around adam and trac(adam)")
   parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
   args = parser.parse_args(argv)
   rounds = args.rounds or (2 if args.smoke else 20)
+  names = [*OPTIMIZERS, *(FLATTENED if args.flatten else ())]
   chosen = cases(args.smoke)
   if args.cases:
     prefixes = [c.strip() for c in args.cases.split(";")]
@@ -331,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
   results = []
   for case in chosen:
     for mode in MODES:
-      result = run_mode(case, mode, rounds, args.smoke)
+      result = run_mode(case, mode, rounds, args.smoke, names)
       results.append(result)
       t = result["optimizers"]["trac(adam)"]
       print(f"{case.name}, {mode}: {t['ratio'][1]:.2f}x adam, fusions "
