@@ -3,7 +3,8 @@
 Usage: python results/control/speed.py > results/control/speed.md
 
 The control protocol's per-iteration work (2 envs x 400 steps, 5 epochs x 25
-minibatches of 32), per optimizer, for 1 seed and for 8 vmapped seeds. Each
+minibatches of 32), per optimizer, for 1, 2 (the default demo's, as
+``trac-optax-lifelong`` runs it) and 8 vmapped seeds. Each
 optimizer's task function is compiled once (compile time reported apart);
 then the optimizers take turns, one task of ``--iterations`` iterations each,
 ``--rounds`` times, so that a change in the machine's load hits all of them
@@ -76,7 +77,7 @@ def interleaved_rates(config: LifelongConfig, names: list[str],
 def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--optimizers", default="adam,trac,mechanic")
-  parser.add_argument("--seeds", default="1,8")
+  parser.add_argument("--seeds", default="1,2,8")
   parser.add_argument("--iterations", type=int, default=5,
                       help="iterations per timed call")
   parser.add_argument("--rounds", type=int, default=10)
