@@ -153,31 +153,72 @@ def test_updates_per_iteration_are_ceil_valid_over_32_times_epochs(count):
   assert np.isfinite(float(steps["h_mean"]))
 
 
+def _moved_state_and_slots(tx, rows):
+  """A state that has moved (so "unchanged" is not "initial") and 2 slots of
+  8 rows with the given valid rows."""
+  ppo, agent, batch = _one_seed(PAPER, tx)
+  carry, _ = ppo._step(agent.params, agent.opt_state,
+                       tuple(x[:8] for x in batch))
+  slots = tuple(x[8:24].reshape((2, 8) + x.shape[1:]) for x in batch)
+  return ppo, carry, slots, jnp.asarray(rows)
+
+
+def _assert_bit_identical(a, b):
+  leaves_a, tree_a = jax.tree.flatten(a)
+  leaves_b, tree_b = jax.tree.flatten(b)
+  assert tree_a == tree_b
+  for x, y in zip(leaves_a, leaves_b):
+    assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
+
+
 def test_a_skipped_minibatch_changes_nothing_bit_for_bit():
   calls: list[int] = []
   tx = _counting(trac_optax.trac(optax.adam(1e-2)), calls)
-  ppo, agent, batch = _one_seed(PAPER, tx)
-  # A state that has moved, so "unchanged" is not "initial".
-  carry, _ = ppo._step(agent.params, agent.opt_state,
-                       tuple(x[:8] for x in batch))
-  minibatch = tuple(x[8:16] for x in batch)
-  step = jax.jit(ppo._masked_step)
+  # Slot 0 has 3 valid rows, slot 1 none.
+  rows = np.zeros((2, 8), bool)
+  rows[0, :3] = True
+  ppo, carry, slots, rows = _moved_state_and_slots(tx, rows)
+  run = jax.jit(ppo._valid_slots)
   calls.clear()
-  out, (h, entropy) = step(carry, (minibatch, jnp.zeros(8, bool)))
+  out, (h, entropy) = run(carry, slots, rows)
   jax.effects_barrier()
-  assert calls == []
-  assert np.isnan(float(h)) and np.isnan(float(entropy))
-  leaves_in, tree_in = jax.tree.flatten(carry)
-  leaves_out, tree_out = jax.tree.flatten(out)
-  assert tree_in == tree_out
-  for a, b in zip(leaves_in, leaves_out):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
-  # The same slot with valid rows does step.
-  moved, _ = step(carry, (minibatch, jnp.arange(8) < 3))
-  assert int(moved[1].calls) == int(carry[1].calls) + 1
-  assert not all(np.array_equal(a, b) for a, b in zip(
-      jax.tree.leaves(moved[0]), jax.tree.leaves(carry[0])))
+  assert calls == [1]  # slot 1 never called the optimizer
+  assert np.isfinite(h[0]) and np.isnan(h[1])
+  assert np.isfinite(entropy[0]) and np.isnan(entropy[1])
+  # Exactly one step on slot 0, nothing after it.
+  one_step, _ = jax.jit(ppo._step)(carry[0], carry[1],
+                                   jax.tree.map(lambda x: x[0], slots),
+                                   rows[0])
+  _assert_bit_identical(out, one_step)
+  # No valid slot: the state comes back unchanged, bit for bit.
+  calls.clear()
+  unchanged, (h, _) = run(carry, slots, jnp.zeros_like(rows))
+  jax.effects_barrier()
+  assert calls == [] and np.all(np.isnan(h))
+  _assert_bit_identical(unchanged, carry)
+
+
+def test_vmapped_seeds_stop_after_their_own_last_slot():
+  # Seed 0 has one valid slot, seed 1 two: under vmap the loop runs twice,
+  # and each seed's result is its own unbatched run.
+  tx = trac_optax.trac(optax.adam(1e-2))
+  rows = np.zeros((2, 2, 8), bool)
+  rows[0, 0, :5] = True
+  rows[1, 0, :] = True
+  rows[1, 1, :2] = True
+  ppo, carry, slots, rows = _moved_state_and_slots(tx, rows)
+  stack = lambda tree: jax.tree.map(lambda x: jnp.stack([x, x]), tree)
+  batched, (h, _) = jax.jit(jax.vmap(ppo._valid_slots))(
+      stack(carry), stack(slots), rows)
+  assert np.isnan(h[0, 1]) and np.all(np.isfinite(h[1]))
+  for seed in range(2):
+    alone, _ = jax.jit(ppo._valid_slots)(carry, slots, rows[seed])
+    for x, y in zip(jax.tree.leaves(alone), jax.tree.leaves(batched)):
+      np.testing.assert_allclose(np.asarray(y)[seed], np.asarray(x),
+                                 rtol=1e-6, atol=1e-7)
+  # Seed 0 really stopped: its state differs from seed 1's.
+  assert not all(np.array_equal(np.asarray(x)[0], np.asarray(x)[1])
+                 for x in jax.tree.leaves(batched[0]))
 
 
 def test_partial_minibatch_is_the_mean_over_its_valid_rows():

@@ -198,21 +198,39 @@ class PPO:
     updates, opt_state = self.optimizer.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), (h, entropy)
 
-  def _masked_step(self, carry, slot):
-    """A minibatch step of the paper protocol over the valid rows of a slot.
+  def _valid_slots(self, carry, minibatches, rows):
+    """The paper protocol's minibatch steps over the slots with valid rows.
 
-    A slot with no valid row (valid rows come first, so: its first row is
-    invalid) is skipped by a conditional: the optimizer is not called and
-    params and state pass through unchanged (under ``vmap`` over seeds JAX
-    evaluates both branches and selects, with the same results). ``h`` and
-    the entropy of a skipped slot are NaN.
+    Valid rows come first, so the slots that run are the first
+    ``ceil(valid / size)``; a loop of exactly that many steps runs them, and
+    the optimizer is never called for the others, whose ``h`` and entropy
+    are NaN. Under ``vmap`` over seeds the loop runs as many steps as the
+    seed with the most valid slots, and each seed's params and state stop
+    changing after its own last slot (JAX selects them), so seeds whose
+    agents fail (short episodes, few slots) cost few steps, not all of them.
+
+    Args:
+      carry: ``(params, opt_state)``.
+      minibatches: the epoch's slots, each leaf ``[slots, size, ...]``.
+      rows: ``[slots, size]`` bool, the valid rows of each slot.
+
+    Returns:
+      ``(carry, (h, entropy))`` with ``h`` and entropy ``[slots]``.
     """
-    params, opt_state = carry
-    minibatch, valid = slot
-    nan = jnp.full((), jnp.nan, jnp.float32)
-    return jax.lax.cond(
-        valid[0], lambda: self._step(params, opt_state, minibatch, valid),
-        lambda: ((params, opt_state), (nan, nan)))
+    slots = rows.shape[0]
+    count = rows[:, 0].sum()
+    nan = jnp.full((slots,), jnp.nan, jnp.float32)
+
+    def body(loop):
+      i, (params, opt_state), h, entropy = loop
+      minibatch = jax.tree.map(lambda x: x[i], minibatches)
+      carry, (h_i, entropy_i) = self._step(params, opt_state, minibatch,
+                                           rows[i])
+      return i + 1, carry, h.at[i].set(h_i), entropy.at[i].set(entropy_i)
+
+    _, carry, h, entropy = jax.lax.while_loop(
+        lambda loop: loop[0] < count, body, (jnp.int32(0), carry, nan, nan))
+    return carry, (h, entropy)
 
   def _update(self, params, opt_state, batch, key, valid=None):
     """Epochs of minibatch steps, with per-step ``h`` and entropy summaries.
@@ -241,7 +259,7 @@ class PPO:
       rows = (jnp.arange(slots * size) < valid.sum()).reshape(slots, size)
       minibatches = jax.tree.map(
           lambda x: x[order].reshape((slots, size) + x.shape[1:]), batch)
-      return jax.lax.scan(self._masked_step, carry, (minibatches, rows))
+      return self._valid_slots(carry, minibatches, rows)
 
     if valid is None:
       epoch = fixed_epoch
