@@ -5,8 +5,10 @@ Per configuration (a ``<env>__<label>.npz`` file), over the tasks it finished:
   span between the environment's floor and its best return (CartPole-v1:
   at most 40 of 0..400; Acrobot-v1: at most -360 of -400..0);
 - the mean return over tasks 2 and later, with a 95% bootstrap interval over
-  seeds, and its ratio to the same optimizer's reset (``reset-<name>``, fresh
-  networks and optimizer at every shift) when that run is there;
+  seeds, and its ratio to a fresh start of the same optimizer: to its reset
+  (``reset-<name>``, fresh networks and optimizer at every shift) when that
+  run is there, and always to its own task 1 (the one task every seed starts
+  fresh on);
 - the trend over the sequence: the least-squares slope of the per-seed task
   means on the task index (tasks 2 and later), per 10 tasks, with a bootstrap
   interval over seeds;
@@ -76,9 +78,9 @@ def main(paths: list[str]) -> None:
     print(f"Collapsed: a task's mean return <= {threshold:g}. Means over seeds "
           "with 95% bootstrap intervals.\n")
     print("| configuration | tasks done | seeds | collapsed tasks (seeds with one) "
-          "| task 1 | tasks 2+ | vs own reset | slope per 10 tasks "
+          "| task 1 | tasks 2+ | vs own reset | vs task 1 | slope per 10 tasks "
           "| device, wall time |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     diag_rows = []
     for (run_env, label), (meta, per_task) in sorted(runs.items()):
       if run_env != env:
@@ -92,11 +94,14 @@ def main(paths: list[str]) -> None:
         ratio = f"{np.mean(later) / np.mean(reset_later):.2f}"
       else:
         ratio = "-"
+      fresh = (f"{np.mean(later) / np.nanmean(ret[:, 0]):.2f}"
+               if later is not None else "-")
       slope, low, high = trend(ret)
       print(f"| {label} | {meta['tasks_done']}/{meta['tasks']} | {meta['seeds']} "
             f"| {int(collapsed.sum())} ({int(collapsed.any(axis=1).sum())}) "
             f"| {bootstrap_ci(ret[:, 0])} "
             f"| {bootstrap_ci(later) if later is not None else '-'} | {ratio} "
+            f"| {fresh} "
             f"| {slope:.1f} [{low:.1f}, {high:.1f}] "
             f"| {meta['device']}, {meta['seconds']:.0f} s |")
       if collapsed.any() and "h_mean" in per_task:
