@@ -26,7 +26,7 @@ def main(out: str, coordinator: str, num_processes: int,
 
   config = LifelongConfig(num_seeds=4, num_tasks=2, iterations_per_task=2,
                           num_steps=16, hidden=8, layers=1, epochs=1,
-                          minibatch_size=16)
+                          minibatch_size=16, protocol="fixed")
   run = run_lifelong(config, "trac", progress=False)
   sharding = seed_sharding(config.num_seeds)
   np.savez(out, processes=jax.process_count(), devices=jax.device_count(),

@@ -24,7 +24,7 @@ def main(out: str) -> None:
 
   config = LifelongConfig(num_seeds=8, num_tasks=2, iterations_per_task=2,
                           num_steps=16, hidden=8, layers=1, epochs=1,
-                          minibatch_size=16)
+                          minibatch_size=16, protocol="fixed")
   runs = {shard: run_lifelong(config, "trac", progress=False, shard=shard)
           for shard in (True, False)}
   # Where the agents live when sharded: one seed per device.

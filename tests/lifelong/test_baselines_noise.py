@@ -56,7 +56,8 @@ def test_key_format_is_kept_and_other_states_pass_through():
 
 def test_harness_seeds_start_with_different_noise_keys():
   config = LifelongConfig(num_seeds=2, num_tasks=1, iterations_per_task=1,
-                          num_steps=16, hidden=8, epochs=1, minibatch_size=16)
+                          num_steps=16, hidden=8, epochs=1, minibatch_size=16,
+                          protocol="fixed")
   ppo = PPO(config, make_suite(config),
             make_optimizer("shrink_perturb", config.learning_rate))
   agents = ppo.init(jax.random.split(jax.random.key(0), 2))

@@ -8,7 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import _cli
+from trac_optax.lifelong import _run
+from trac_optax.lifelong import suite_config
 
 
 def test_paper_protocol_smoke_run(tmp_path):
@@ -40,3 +43,30 @@ def test_unknown_protocol_exits_2(tmp_path, capsys):
     _cli.main(["--protocol", "episodes", "--out", str(tmp_path)])
   assert exit_info.value.code == 2
   assert "invalid choice: 'episodes'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env,protocol", [
+    ("CartPole-v1", "paper"), ("Acrobot-v1", "paper"), ("gym:CartPole-v1", "paper"),
+    ("MinAtar", "fixed"), ("Craftax-Classic", "fixed")])
+def test_default_protocol_is_the_suites(env, protocol, monkeypatch, tmp_path):
+  # The control suite collects like the authors' notebook unless told
+  # otherwise; the PureJaxRL-style suites keep their fixed rollouts.
+  assert suite_config(env).protocol == protocol
+  seen = []
+
+  def record(config, optimizer, **kwargs):
+    seen.append(config)
+    raise SystemExit(0)
+
+  monkeypatch.setattr(_run, "run_lifelong", record)
+  with pytest.raises(SystemExit):
+    _cli.main(["--env", env, "--out", str(tmp_path)])
+  assert seen[0].protocol == protocol
+  if protocol == "paper":  # the rollout is the episode cap
+    assert seen[0].max_steps_in_episode == seen[0].num_steps
+
+
+def test_short_rollouts_name_the_fixed_protocol():
+  with pytest.raises(ValueError, match="protocol='fixed'"):
+    LifelongConfig(num_steps=16)
+  assert LifelongConfig(num_steps=16, protocol="fixed").num_steps == 16

@@ -136,7 +136,7 @@ def test_missing_box2d_names_the_extra(monkeypatch):
 
 TINY = LifelongConfig(env="gym:CartPole-v1", num_seeds=2, num_tasks=2,
                       iterations_per_task=2, num_steps=32, hidden=8, layers=1,
-                      epochs=1, minibatch_size=32)
+                      epochs=1, minibatch_size=32, protocol="fixed")
 
 
 def test_runs_are_a_function_of_the_seed():

@@ -100,7 +100,7 @@ def test_smoke_run_switches_games_and_keeps_weights():
                           iterations_per_task=2, num_envs=4, num_steps=16,
                           max_steps_in_episode=1000, hidden=16, layers=1,
                           epochs=1, minibatch_size=32, learning_rate=1e-3,
-                          reward_scale=1.0)
+                          reward_scale=1.0, protocol="fixed")
   run = run_lifelong(config, "trac", suite=minatar_suite(GAMES),
                      progress=False)
   assert run.returns.shape == (2, 6)

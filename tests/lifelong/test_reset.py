@@ -16,7 +16,7 @@ from trac_optax.lifelong._suites import make_suite
 
 CONFIG = LifelongConfig(num_seeds=2, num_tasks=3, iterations_per_task=2,
                         num_steps=16, hidden=8, layers=1, epochs=1,
-                        minibatch_size=16)
+                        minibatch_size=16, protocol="fixed")
 
 
 def test_reinitialise_draws_new_weights_and_a_new_optimizer():

@@ -29,7 +29,7 @@ from trac_optax.lifelong._suites import make_suite
 
 CONFIG = LifelongConfig(num_seeds=2, num_tasks=2, iterations_per_task=2,
                         num_steps=32, hidden=8, layers=1, epochs=1,
-                        minibatch_size=16)
+                        minibatch_size=16, protocol="fixed")
 BASES = ("adam", "trac", "mechanic", "l2init", "shrink_perturb", "trac-per-network")
 
 

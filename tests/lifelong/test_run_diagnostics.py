@@ -25,7 +25,8 @@ from trac_optax.lifelong._suites import make_suite
 
 # One optimizer step per iteration: a batch of 2 x 16 = one minibatch of 32.
 ONE_STEP = LifelongConfig(num_seeds=1, num_tasks=2, iterations_per_task=3,
-                          num_steps=16, hidden=8, layers=1, epochs=1)
+                          num_steps=16, hidden=8, layers=1, epochs=1,
+                          protocol="fixed")
 
 
 class _CountState(NamedTuple):
@@ -75,7 +76,7 @@ def _to_zero() -> optax.GradientTransformation:
 def test_entropy_of_a_uniform_policy_is_log_num_actions(env, num_actions):
   config = LifelongConfig(env=env, num_seeds=2, num_tasks=1,
                           iterations_per_task=3, num_steps=16, hidden=8,
-                          layers=1, epochs=1)
+                          layers=1, epochs=1, protocol="fixed")
   run = run_lifelong(config, _to_zero(), progress=False)
   entropy = run.diagnostics["entropy"]
   # Iteration 1 uses the random initial policy; from then on every weight is

@@ -10,7 +10,8 @@ from trac_optax.lifelong import run_lifelong
 
 def test_on_task_end_sees_each_task_once_with_its_own_iterations():
   config = LifelongConfig(num_seeds=2, num_tasks=3, iterations_per_task=2,
-                          num_steps=16, hidden=8, epochs=1, minibatch_size=16)
+                          num_steps=16, hidden=8, epochs=1, minibatch_size=16,
+                          protocol="fixed")
   seen = []
   run = run_lifelong(config, "trac", progress=False,
                      on_task_end=lambda task, metrics: seen.append(

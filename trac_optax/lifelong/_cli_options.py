@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import optax
 
 from trac_optax.lifelong import _baselines
+from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._episodes import PAPER
 from trac_optax.lifelong._episodes import PROTOCOLS
 from trac_optax.lifelong._optimizers import make_optimizer
@@ -50,13 +51,15 @@ _non_negative = _number(0.0, message="must be non-negative")
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
   """Adds the protocol, network and baseline options to ``parser``."""
-  parser.add_argument("--protocol", choices=PROTOCOLS, default=PROTOCOLS[0],
-                      help="fixed: rollouts of --num-steps that continue "
-                      "across iterations, the same updates every iteration; "
-                      "paper: the authors' notebook, each environment's first "
-                      "whole episode per iteration (at most --num-steps "
-                      "steps, which is also the episode cap), 5 epochs over "
-                      "exactly those transitions")
+  parser.add_argument("--protocol", choices=PROTOCOLS,
+                      default=LifelongConfig.protocol,
+                      help="paper (control default): the authors' notebook, "
+                      "each environment's first whole episode per iteration "
+                      "(at most --num-steps steps, which is also the episode "
+                      "cap), 5 epochs over exactly those transitions; fixed "
+                      "(MinAtar, Craftax default): PureJaxRL-style rollouts "
+                      "of --num-steps that continue across iterations, the "
+                      "same updates every iteration")
   parser.add_argument("--layer-norm", action="store_true",
                       help="LayerNorm after each hidden layer of the policy "
                       "and value networks")

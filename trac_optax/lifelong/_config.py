@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from trac_optax.lifelong._episodes import FIXED
 from trac_optax.lifelong._episodes import PAPER
 from trac_optax.lifelong._episodes import PROTOCOLS
 
@@ -21,19 +20,21 @@ class LifelongConfig:
 
   Two ways to collect an iteration's data (``protocol``):
 
-  * ``"fixed"`` (default, PureJaxRL-style): each environment runs
-    ``num_steps`` steps, continuing its episodes across iterations; GAE
-    advantages (normalised per minibatch) and GAE value targets; every
-    iteration makes ``epochs * num_minibatches`` updates.
-  * ``"paper"`` (the authors' control notebook): each iteration resets the
-    environments and keeps only each one's first episode (``num_steps`` must
-    reach ``max_steps_in_episode``, so every episode ends); value targets are
-    the discounted rewards-to-go of the scaled rewards, bootstrapped only
-    where an episode hits the step cap; GAE advantages per episode,
-    normalised over the iteration; ``epochs`` passes of shuffled minibatches
-    over exactly the valid transitions, the last partial minibatch included
-    (a masked mean). Updates per iteration: ``epochs * ceil(valid /
-    minibatch_size)``, e.g. about 5 for 10-step episodes, 125 for two of 400.
+  * ``"paper"`` (default; the authors' control notebook): each iteration
+    resets the environments and keeps only each one's first episode
+    (``num_steps`` must reach ``max_steps_in_episode``, so every episode
+    ends); value targets are the discounted rewards-to-go of the scaled
+    rewards, bootstrapped only where an episode hits the step cap; GAE
+    advantages per episode, normalised over the iteration; ``epochs`` passes
+    of shuffled minibatches over exactly the valid transitions, the last
+    partial minibatch included (a masked mean). Updates per iteration:
+    ``epochs * ceil(valid / minibatch_size)``, e.g. about 5 for 10-step
+    episodes, 125 for two of 400.
+  * ``"fixed"`` (PureJaxRL-style; the default of the MinAtar and Craftax
+    suites): each environment runs ``num_steps`` steps, continuing its
+    episodes across iterations; GAE advantages (normalised per minibatch)
+    and GAE value targets; every iteration makes ``epochs *
+    num_minibatches`` updates.
 
   Attributes:
     env: environment name (see :data:`trac_optax.lifelong.CONTROL_ENVS`).
@@ -87,7 +88,7 @@ class LifelongConfig:
   vf_coef: float = 0.5
   ent_coef: float = 0.01
   seed: int = 0
-  protocol: str = FIXED
+  protocol: str = PAPER
 
   def __post_init__(self):
     for name in ("num_seeds", "num_tasks", "iterations_per_task", "num_envs",
@@ -110,7 +111,8 @@ class LifelongConfig:
           f"protocol='paper' keeps each environment's first whole episode: "
           f"num_steps ({self.num_steps}) must be at least "
           f"max_steps_in_episode ({self.max_steps_in_episode}); lower the cap "
-          "or lengthen the rollout")
+          "(max_steps_in_episode), lengthen the rollout, or collect "
+          "fixed-length rollouts with protocol='fixed'")
     for name in ("learning_rate", "reward_scale"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")

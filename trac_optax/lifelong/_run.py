@@ -126,7 +126,8 @@ def run_lifelong(
     >>> from trac_optax.lifelong import LifelongConfig, run_lifelong
     >>> config = LifelongConfig(num_seeds=1, num_tasks=2,
     ...                         iterations_per_task=1, num_steps=16,
-    ...                         hidden=8, epochs=1, minibatch_size=16)
+    ...                         max_steps_in_episode=16, hidden=8, epochs=1,
+    ...                         minibatch_size=16)
     >>> run = run_lifelong(config, optax.sgd(1e-3), progress=False)
     >>> run.returns.shape
     (1, 2)

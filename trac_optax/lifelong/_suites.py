@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from trac_optax.lifelong._config import LifelongConfig
+from trac_optax.lifelong._episodes import FIXED
 from trac_optax.lifelong._tasks import CONTROL_ENVS
 from trac_optax.lifelong._tasks import TaskSuite
 
@@ -58,12 +59,12 @@ SUITE_DEFAULTS: dict[str, dict[str, Any]] = {
     # reward scaling (MinAtar rewards are 0 or 1), MinAtar's episode cap.
     MINATAR: dict(num_envs=16, num_steps=128, max_steps_in_episode=1000,
                   learning_rate=1e-3, reward_scale=1.0, epochs=4,
-                  minibatch_size=256, iterations_per_task=100),
+                  minibatch_size=256, iterations_per_task=100, protocol=FIXED),
     # The paper's Procgen settings where they fit (learning rate 1e-3,
     # gamma 0.999 would need longer rollouts than a CPU affords, so 0.99).
     CRAFTAX: dict(num_envs=16, num_steps=64, max_steps_in_episode=1000,
                   learning_rate=1e-3, reward_scale=1.0, epochs=3,
-                  minibatch_size=128, iterations_per_task=50),
+                  minibatch_size=128, iterations_per_task=50, protocol=FIXED),
 }
 """Configuration fields that differ from :class:`LifelongConfig`'s defaults."""
 
