@@ -451,3 +451,20 @@ def test_tree_get_and_scale_through_nesting(nesting):
   # Also inside jit, where the state is traced.
   np.testing.assert_allclose(float(jax.jit(trac_optax.scale)(states[-1])),
                              helpers.scales(want)[-1], rtol=1e-6)
+
+
+# --------------------------------------------------------------- flatten ----
+
+
+@pytest.mark.parametrize("base_name", ["sgd", "adam"])
+def test_flatten_around_trac_is_the_same_run(base_name):
+  # optax.flatten (the README's recipe for many-leaf trees) ravels the tree
+  # into one vector: TRAC then sees one leaf, and only the order of the
+  # inner product's sums changes.
+  tx = optax.flatten(helpers.make_trac(helpers.BASES[base_name]()))
+  got_params, got_states = helpers.run(tx, STEPS)
+  want_params, want_states = plain_run(base_name)
+  helpers.assert_trees_close(got_params, want_params)
+  np.testing.assert_allclose(helpers.scales(got_states),
+                             helpers.scales(want_states), rtol=1e-5)
+  assert helpers.scales(got_states)[-1] > 0
