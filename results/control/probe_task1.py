@@ -26,7 +26,7 @@ VARIANTS = {
 
 def main() -> None:
   config = LifelongConfig(env="CartPole-v1", num_seeds=4, num_tasks=1,
-                          iterations_per_task=200)
+                          iterations_per_task=200, protocol="fixed")
   print("| optimizer | last-50 return per seed | peak 10-iteration mean |")
   print("| --- | --- | ---: |")
   for name, tx in VARIANTS.items():

@@ -19,7 +19,7 @@ from trac_optax.lifelong import run_lifelong
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 config = LifelongConfig(env="CartPole-v1", num_seeds=8, num_tasks=1,
-                        iterations_per_task=n)
+                        iterations_per_task=n, protocol="fixed")
 run = run_lifelong(config, "trac", progress=False)
 reference = {"return": np.full((8, n), np.nan), "scale": np.full((8, n), np.nan)}
 with open("results/control/cartpole/iterations.csv", newline="") as f:

@@ -80,7 +80,8 @@ def main() -> None:
   print(f"trac_optax from {trac_optax.__file__}", flush=True)
   config = LifelongConfig(env="CartPole-v1", num_seeds=args.seeds,
                           num_tasks=args.tasks,
-                          iterations_per_task=args.iterations_per_task)
+                          iterations_per_task=args.iterations_per_task,
+                          protocol="fixed")
   suite = control_suite(config.env,
                         max_steps_in_episode=config.max_steps_in_episode,
                         offset_std=config.offset_std)

@@ -65,7 +65,7 @@ def main() -> None:
   args = parser.parse_args()
 
   config = LifelongConfig(env="CartPole-v1", num_seeds=8, num_tasks=10,
-                          iterations_per_task=200)
+                          iterations_per_task=200, protocol="fixed")
   ppo = PPO(config, make_suite(config), make_optimizer("trac", 0.01))
   keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
   agents = load_frozen(ppo, keys, args.agents)
