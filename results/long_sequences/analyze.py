@@ -13,7 +13,13 @@ Per configuration (a ``<env>__<label>.npz`` file), over the tasks it finished:
   means on the task index (tasks 2 and later), per 10 tasks, with a bootstrap
   interval over seeds;
 - what S, ``h``, the policy entropy and ``|delta|`` looked like in collapsed
-  cells against the others (medians of the per-task means).
+  cells against the others (medians of the per-task means);
+- the kind of each collapsed cell, from its own diagnostics: ``saturated``
+  (the policy's median entropy over the task's iterations below 0.01 nats,
+  most of the task spent taking the same action whatever it sees: its
+  gradients and so ``h`` vanish, and S stays where it was), ``pulled back``
+  (the task's median S below 1e-4: the params sit at the reference point,
+  the initial network) or ``other``.
 
     python results/long_sequences/analyze.py runs/long/*.npz > summary.md
 """
@@ -33,18 +39,42 @@ SPAN = {"CartPole-v1": (0.0, 400.0), "Acrobot-v1": (-400.0, 0.0)}
 """(floor, best) return of each environment, episodes capped at 400 steps."""
 
 
-def load(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray]]:
-  """The run's metadata and its per-task means ``[seeds, tasks_done]``."""
+def load(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray],
+                                     dict[str, np.ndarray]]:
+  """The run's metadata, its per-task means ``[seeds, tasks_done]`` and its
+  per-iteration values ``[seeds, tasks_done, iterations_per_task]``."""
   data = np.load(path)
   meta = json.loads(str(data["meta"]))
-  per_task = {}
+  per_task, per_iteration = {}, {}
   for key in data.files:
     if key == "meta" or data[key].ndim != 2:
       continue
     values = data[key].reshape(meta["seeds"], meta["tasks_done"],
                                meta["iterations_per_task"])
+    per_iteration[key] = values
     per_task[key] = np.nanmean(values, axis=-1)
-  return meta, per_task
+  return meta, per_task, per_iteration
+
+
+SATURATED_ENTROPY = 0.01
+PULLED_BACK_SCALE = 1e-4
+
+
+def collapse_kinds(per_task: dict[str, np.ndarray], collapsed: np.ndarray,
+                   per_iteration: dict[str, np.ndarray]) -> dict[str, int]:
+  """How many collapsed cells are saturated, pulled back, or neither."""
+  kinds = {"saturated": 0, "pulled back": 0, "other": 0}
+  if "entropy" not in per_task:
+    return kinds
+  for seed, task in zip(*np.nonzero(collapsed)):
+    scale = per_iteration["scale"][seed, task]
+    if np.nanmedian(per_iteration["entropy"][seed, task]) < SATURATED_ENTROPY:
+      kinds["saturated"] += 1
+    elif np.nanmedian(scale) < PULLED_BACK_SCALE:
+      kinds["pulled back"] += 1
+    else:
+      kinds["other"] += 1
+  return kinds
 
 
 def trend(task_means: np.ndarray, n_resamples: int = 10_000):
@@ -67,9 +97,9 @@ def trend(task_means: np.ndarray, n_resamples: int = 10_000):
 def main(paths: list[str]) -> None:
   runs = {}
   for path in map(pathlib.Path, paths):
-    meta, per_task = load(path)
+    meta, per_task, per_iteration = load(path)
     label = meta["optimizer"] + ("+ln" if meta["layer_norm"] else "")
-    runs[(meta["env"], label)] = (meta, per_task)
+    runs[(meta["env"], label)] = (meta, per_task, per_iteration)
 
   for env in sorted({env for env, _ in runs}):
     floor, best = SPAN[env]
@@ -82,7 +112,9 @@ def main(paths: list[str]) -> None:
           "| device, wall time |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     diag_rows = []
-    for (run_env, label), (meta, per_task) in sorted(runs.items()):
+    kind_rows = []
+    for (run_env, label), (meta, per_task, per_iteration) in sorted(
+        runs.items()):
       if run_env != env:
         continue
       ret = per_task["return"]
@@ -104,6 +136,9 @@ def main(paths: list[str]) -> None:
             f"| {fresh} "
             f"| {slope:.1f} [{low:.1f}, {high:.1f}] "
             f"| {meta['device']}, {meta['seconds']:.0f} s |")
+      if collapsed.any():
+        kind_rows.append((label, collapse_kinds(per_task, collapsed,
+                                                per_iteration)))
       if collapsed.any() and "h_mean" in per_task:
         cells = {name: per_task[name] for name in
                  ("scale", "h_mean", "h_max_abs", "entropy", "delta_norm",
@@ -113,6 +148,15 @@ def main(paths: list[str]) -> None:
               (label, name, np.nanmedian(values[collapsed]),
                np.nanmedian(values[~collapsed]) if (~collapsed).any()
                else float("nan")))
+    if kind_rows:
+      print(f"\nKinds of collapsed cells: saturated (median entropy < "
+            f"{SATURATED_ENTROPY} nats), pulled back (median S < "
+            f"{PULLED_BACK_SCALE:g}), other.\n")
+      print("| configuration | saturated | pulled back | other |")
+      print("|---|---:|---:|---:|")
+      for label, kinds in kind_rows:
+        print(f"| {label} | {kinds['saturated']} | {kinds['pulled back']} | "
+              f"{kinds['other']} |")
     if diag_rows:
       print("\nDiagnostics, median of per-task means: collapsed cells vs the "
             "others.\n")
