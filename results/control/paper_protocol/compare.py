@@ -18,6 +18,7 @@ import pathlib
 import sys
 
 import numpy as np
+from modes import authors_log  # this folder's script, on the path when run
 
 
 def _ours(folder: pathlib.Path):
@@ -33,20 +34,9 @@ def _ours(folder: pathlib.Path):
           for name, seeds in runs.items()}
 
 
-def _theirs(path: pathlib.Path, env: str = "CartPole-v1"):
-  logs: dict[str, list[tuple[int, float]]] = {}
-  with open(path, newline="") as f:
-    for row in csv.DictReader(f):
-      if row["env"] == env:
-        logs.setdefault(row["optimizer"], []).append(
-            (int(row["iteration"]), float(row["mean_return"])))
-  return {name: np.array([r for _, r in sorted(rows)])
-          for name, rows in logs.items()}
-
-
 def main(folder: str, authors_csv: str, per_task: int = 200) -> None:
   ours = _ours(pathlib.Path(folder))
-  theirs = _theirs(pathlib.Path(authors_csv))
+  theirs = authors_log(pathlib.Path(authors_csv), "CartPole-v1")
   tasks = next(iter(ours.values()))["return"].shape[1] // per_task
   print(f"CartPole-v1, {tasks} tasks x {per_task} iterations. Ours: "
         "`--protocol paper`, mean over seeds [each seed]; authors: their one "
