@@ -19,7 +19,9 @@ Per configuration (a ``<env>__<label>.npz`` file), over the tasks it finished:
   most of the task spent taking the same action whatever it sees: its
   gradients and so ``h`` vanish, and S stays where it was), ``pulled back``
   (the task's median S below 1e-4: the params sit at the reference point,
-  the initial network) or ``other``.
+  the initial network) or ``other``; and how many saturated cells were
+  saturated already at the task's first iteration (``at the shift``: the
+  new observation offset, not the task's own learning, saturated them).
 
     python results/long_sequences/analyze.py runs/long/*.npz > summary.md
 """
@@ -63,13 +65,15 @@ PULLED_BACK_SCALE = 1e-4
 def collapse_kinds(per_task: dict[str, np.ndarray], collapsed: np.ndarray,
                    per_iteration: dict[str, np.ndarray]) -> dict[str, int]:
   """How many collapsed cells are saturated, pulled back, or neither."""
-  kinds = {"saturated": 0, "pulled back": 0, "other": 0}
+  kinds = {"saturated": 0, "at the shift": 0, "pulled back": 0, "other": 0}
   if "entropy" not in per_task:
     return kinds
   for seed, task in zip(*np.nonzero(collapsed)):
     scale = per_iteration["scale"][seed, task]
-    if np.nanmedian(per_iteration["entropy"][seed, task]) < SATURATED_ENTROPY:
+    entropy = per_iteration["entropy"][seed, task]
+    if np.nanmedian(entropy) < SATURATED_ENTROPY:
       kinds["saturated"] += 1
+      kinds["at the shift"] += int(entropy[0] < SATURATED_ENTROPY)
     elif np.nanmedian(scale) < PULLED_BACK_SCALE:
       kinds["pulled back"] += 1
     else:
@@ -99,6 +103,8 @@ def main(paths: list[str]) -> None:
   for path in map(pathlib.Path, paths):
     meta, per_task, per_iteration = load(path)
     label = meta["optimizer"] + ("+ln" if meta["layer_norm"] else "")
+    if meta.get("logit_penalty"):
+      label += f"+logit{meta['logit_penalty']:g}"
     runs[(meta["env"], label)] = (meta, per_task, per_iteration)
 
   for env in sorted({env for env, _ in runs}):
@@ -151,12 +157,14 @@ def main(paths: list[str]) -> None:
     if kind_rows:
       print(f"\nKinds of collapsed cells: saturated (median entropy < "
             f"{SATURATED_ENTROPY} nats), pulled back (median S < "
-            f"{PULLED_BACK_SCALE:g}), other.\n")
-      print("| configuration | saturated | pulled back | other |")
-      print("|---|---:|---:|---:|")
+            f"{PULLED_BACK_SCALE:g}), other; of the saturated, those "
+            "saturated already at the task's first iteration.\n")
+      print("| configuration | saturated | of them at the shift | pulled back "
+            "| other |")
+      print("|---|---:|---:|---:|---:|")
       for label, kinds in kind_rows:
-        print(f"| {label} | {kinds['saturated']} | {kinds['pulled back']} | "
-              f"{kinds['other']} |")
+        print(f"| {label} | {kinds['saturated']} | {kinds['at the shift']} | "
+              f"{kinds['pulled back']} | {kinds['other']} |")
     if diag_rows:
       print("\nDiagnostics, median of per-task means: collapsed cells vs the "
             "others.\n")

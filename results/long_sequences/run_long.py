@@ -33,14 +33,17 @@ def main() -> None:
   parser.add_argument("--tasks", type=int, default=30)
   parser.add_argument("--iterations-per-task", type=int, default=200)
   parser.add_argument("--protocol", default="fixed")
+  parser.add_argument("--logit-penalty", type=float, default=0.0)
   parser.add_argument("--out", type=pathlib.Path, required=True)
   args = parser.parse_args()
 
   config = LifelongConfig(env=args.env, num_seeds=args.seeds, seed=args.seed,
                           num_tasks=args.tasks, layer_norm=args.layer_norm,
                           iterations_per_task=args.iterations_per_task,
-                          protocol=args.protocol)
-  label = args.optimizer + ("+ln" if args.layer_norm else "")
+                          protocol=args.protocol,
+                          logit_penalty=args.logit_penalty)
+  label = (args.optimizer + ("+ln" if args.layer_norm else "")
+           + (f"+logit{args.logit_penalty:g}" if args.logit_penalty else ""))
   args.out.mkdir(parents=True, exist_ok=True)
   path = args.out / f"{args.env}__{label}.npz"
   chunks: list[dict[str, np.ndarray]] = []
@@ -51,7 +54,8 @@ def main() -> None:
     joined = {k: np.concatenate([c[k] for c in chunks], axis=1)
               for k in chunks[0] if np.ndim(chunks[0][k]) >= 2}
     meta = dict(env=args.env, optimizer=args.optimizer,
-                layer_norm=args.layer_norm, seeds=args.seeds, seed=args.seed,
+                layer_norm=args.layer_norm, logit_penalty=args.logit_penalty,
+                seeds=args.seeds, seed=args.seed,
                 tasks_done=task + 1, tasks=args.tasks,
                 iterations_per_task=args.iterations_per_task,
                 protocol=args.protocol, device=jax.devices()[0].device_kind,

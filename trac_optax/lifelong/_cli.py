@@ -139,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         iterations_per_task=args.iterations_per_task, num_envs=args.num_envs,
         num_steps=args.num_steps, learning_rate=args.learning_rate,
         seed=args.seed, layer_norm=args.layer_norm, network=args.network,
+        logit_penalty=args.logit_penalty,
         **_cli_options.protocol_overrides(args))
   except ValueError as error:
     parser.error(str(error))

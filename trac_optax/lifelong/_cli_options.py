@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
   parser.add_argument("--layer-norm", action="store_true",
                       help="LayerNorm after each hidden layer of the policy "
                       "and value networks")
+  parser.add_argument("--logit-penalty", type=_non_negative,
+                      default=LifelongConfig.logit_penalty,
+                      help="weight of a penalty on the policy's squared "
+                      "logits (0: off); pulls a policy saturated by a task "
+                      "shift back to stochastic, where the entropy bonus's "
+                      "gradient has vanished")
   parser.add_argument("--network", choices=("mlp", "cnn"), default="mlp",
                       help="mlp: observations flattened into the MLPs; cnn: "
                       "a 3x3 convolution of 16 filters first (image "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 from trac_optax.lifelong._episodes import PAPER
 from trac_optax.lifelong._episodes import PROTOCOLS
@@ -62,6 +64,11 @@ class LifelongConfig:
     clip_eps: PPO ratio clip.
     vf_coef: weight of the value loss.
     ent_coef: weight of the entropy bonus.
+    logit_penalty: weight of a penalty on the policy's squared logits (the
+      mean over samples of their sum over actions); 0 (default) leaves the
+      loss as it was. Unlike the entropy bonus, whose gradient vanishes with
+      the policy's entropy, its gradient grows with the logits, so it can
+      pull a policy that a task shift has saturated back to stochastic.
     seed: the seeds' keys are split from ``jax.random.key(seed)``.
     protocol: ``"fixed"`` or ``"paper"``, the collection (above).
   """
@@ -89,6 +96,7 @@ class LifelongConfig:
   ent_coef: float = 0.01
   seed: int = 0
   protocol: str = PAPER
+  logit_penalty: float = 0.0
 
   def __post_init__(self):
     for name in ("num_seeds", "num_tasks", "iterations_per_task", "num_envs",
@@ -113,6 +121,10 @@ class LifelongConfig:
           f"max_steps_in_episode ({self.max_steps_in_episode}); lower the cap "
           "(max_steps_in_episode), lengthen the rollout, or collect "
           "fixed-length rollouts with protocol='fixed'")
+    if not (isinstance(self.logit_penalty, numbers.Real)
+            and 0 <= self.logit_penalty < math.inf):
+      raise ValueError("logit_penalty must be a finite number >= 0 (0 turns "
+                       f"the penalty off), got {self.logit_penalty!r}")
     for name in ("learning_rate", "reward_scale"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")

@@ -188,6 +188,8 @@ class PPO:
     value_loss = 0.5 * mean(jnp.square(self._value(params, obs) - target))
     entropy = mean(-jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
     loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    if cfg.logit_penalty:  # a Python branch: off, the step is unchanged
+      loss += cfg.logit_penalty * mean(jnp.sum(jnp.square(logits), axis=-1))
     return loss, entropy
 
   def _step(self, params, opt_state, minibatch, valid=None):
