@@ -9,6 +9,8 @@ Per configuration (a ``<env>__<label>.npz`` file), over the tasks it finished:
   (``reset-<name>``, fresh networks and optimizer at every shift) when that
   run is there, and always to its own task 1 (the one task every seed starts
   fresh on);
+- how many tasks 2 and later start saturated: the policy's entropy at the
+  task's first iteration below 0.01 nats (whether or not it then recovers);
 - the trend over the sequence: the least-squares slope of the per-seed task
   means on the task index (tasks 2 and later), per 10 tasks, with a bootstrap
   interval over seeds;
@@ -114,9 +116,9 @@ def main(paths: list[str]) -> None:
     print(f"Collapsed: a task's mean return <= {threshold:g}. Means over seeds "
           "with 95% bootstrap intervals.\n")
     print("| configuration | tasks done | seeds | collapsed tasks (seeds with one) "
-          "| task 1 | tasks 2+ | vs own reset | vs task 1 | slope per 10 tasks "
-          "| device, wall time |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| started saturated | task 1 | tasks 2+ | vs own reset | vs task 1 "
+          "| slope per 10 tasks | device, wall time |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     diag_rows = []
     kind_rows = []
     for (run_env, label), (meta, per_task, per_iteration) in sorted(
@@ -135,8 +137,11 @@ def main(paths: list[str]) -> None:
       fresh = (f"{np.mean(later) / np.nanmean(ret[:, 0]):.2f}"
                if later is not None else "-")
       slope, low, high = trend(ret)
+      started = (f"{int(np.sum(per_iteration['entropy'][:, 1:, 0] < SATURATED_ENTROPY))}"
+                 if "entropy" in per_iteration else "-")
       print(f"| {label} | {meta['tasks_done']}/{meta['tasks']} | {meta['seeds']} "
             f"| {int(collapsed.sum())} ({int(collapsed.any(axis=1).sum())}) "
+            f"| {started} "
             f"| {bootstrap_ci(ret[:, 0])} "
             f"| {bootstrap_ci(later) if later is not None else '-'} | {ratio} "
             f"| {fresh} "
