@@ -5,7 +5,9 @@ Per configuration (a ``<env>__<label>.npz`` file), over the tasks it finished:
   span between the environment's floor and its best return (CartPole-v1:
   at most 40 of 0..400; Acrobot-v1: at most -360 of -400..0);
 - the mean return over tasks 2 and later, with a 95% bootstrap interval over
-  seeds, and its ratio to a fresh start of the same optimizer: to its reset
+  seeds, and its ratio to a fresh start of the same optimizer (both
+  measured from the environment's floor return, so a ratio above 1 is
+  better for Acrobot too): to its reset
   (``reset-<name>``, fresh networks and optimizer at every shift) when that
   run is there, and always to its own task 1 (the one task every seed starts
   fresh on);
@@ -112,6 +114,9 @@ def main(paths: list[str]) -> None:
   for env in sorted({env for env, _ in runs}):
     floor, best = SPAN[env]
     threshold = floor + 0.1 * (best - floor)
+    # Ratios of returns measured from the floor, so that they read the same
+    # way for negative returns (Acrobot) as for positive ones.
+    above_floor = lambda returns, floor=floor: np.nanmean(returns) - floor
     print(f"## {env}\n")
     print(f"Collapsed: a task's mean return <= {threshold:g}. Means over seeds "
           "with 95% bootstrap intervals.\n")
@@ -131,10 +136,10 @@ def main(paths: list[str]) -> None:
       reset = runs.get((env, "reset-" + label))
       if later is not None and reset is not None:
         reset_later = np.nanmean(reset[1]["return"][:, 1:], axis=1)
-        ratio = f"{np.mean(later) / np.mean(reset_later):.2f}"
+        ratio = f"{above_floor(later) / above_floor(reset_later):.2f}"
       else:
         ratio = "-"
-      fresh = (f"{np.mean(later) / np.nanmean(ret[:, 0]):.2f}"
+      fresh = (f"{above_floor(later) / above_floor(ret[:, 0]):.2f}"
                if later is not None else "-")
       slope, low, high = trend(ret)
       started = (f"{int(np.sum(per_iteration['entropy'][:, 1:, 0] < SATURATED_ENTROPY))}"
