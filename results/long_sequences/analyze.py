@@ -142,8 +142,10 @@ def main(paths: list[str]) -> None:
       fresh = (f"{above_floor(later) / above_floor(ret[:, 0]):.2f}"
                if later is not None else "-")
       slope, low, high = trend(ret)
-      started = (f"{int(np.sum(per_iteration['entropy'][:, 1:, 0] < SATURATED_ENTROPY))}"
-                 if "entropy" in per_iteration else "-")
+      started = "-"
+      if "entropy" in per_iteration:
+        first = per_iteration["entropy"][:, 1:, 0]
+        started = f"{int(np.sum(first < SATURATED_ENTROPY))}"
       print(f"| {label} | {meta['tasks_done']}/{meta['tasks']} | {meta['seeds']} "
             f"| {int(collapsed.sum())} ({int(collapsed.any(axis=1).sum())}) "
             f"| {started} "
