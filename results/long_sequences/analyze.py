@@ -38,6 +38,7 @@ import sys
 import warnings
 
 import numpy as np
+import run_long  # this folder's script, on the path when run
 
 from trac_optax.lifelong import bootstrap_ci
 
@@ -66,18 +67,24 @@ SATURATED_ENTROPY = 0.01
 PULLED_BACK_SCALE = 1e-4
 
 
-def collapse_kinds(per_task: dict[str, np.ndarray], collapsed: np.ndarray,
+def started_saturated(per_iteration: dict[str, np.ndarray]) -> np.ndarray:
+  """``[seeds, tasks]``: whether the task's first iteration had a saturated
+  policy (entropy below ``SATURATED_ENTROPY``)."""
+  return per_iteration["entropy"][:, :, 0] < SATURATED_ENTROPY
+
+
+def collapse_kinds(collapsed: np.ndarray,
                    per_iteration: dict[str, np.ndarray]) -> dict[str, int]:
   """How many collapsed cells are saturated, pulled back, or neither."""
   kinds = {"saturated": 0, "at the shift": 0, "pulled back": 0, "other": 0}
-  if "entropy" not in per_task:
+  if "entropy" not in per_iteration:
     return kinds
+  at_start = started_saturated(per_iteration)
   for seed, task in zip(*np.nonzero(collapsed)):
     scale = per_iteration["scale"][seed, task]
-    entropy = per_iteration["entropy"][seed, task]
-    if np.nanmedian(entropy) < SATURATED_ENTROPY:
+    if np.nanmedian(per_iteration["entropy"][seed, task]) < SATURATED_ENTROPY:
       kinds["saturated"] += 1
-      kinds["at the shift"] += int(entropy[0] < SATURATED_ENTROPY)
+      kinds["at the shift"] += int(at_start[seed, task])
     elif np.nanmedian(scale) < PULLED_BACK_SCALE:
       kinds["pulled back"] += 1
     else:
@@ -106,10 +113,9 @@ def main(paths: list[str]) -> None:
   runs = {}
   for path in map(pathlib.Path, paths):
     meta, per_task, per_iteration = load(path)
-    label = meta["optimizer"] + ("+ln" if meta["layer_norm"] else "")
-    if meta.get("logit_penalty"):
-      label += f"+logit{meta['logit_penalty']:g}"
-    runs[(meta["env"], label)] = (meta, per_task, per_iteration)
+    name = run_long.label(meta["optimizer"], meta["layer_norm"],
+                          meta.get("logit_penalty", 0.0))
+    runs[(meta["env"], name)] = (meta, per_task, per_iteration)
 
   for env in sorted({env for env, _ in runs}):
     floor, best = SPAN[env]
@@ -142,10 +148,8 @@ def main(paths: list[str]) -> None:
       fresh = (f"{above_floor(later) / above_floor(ret[:, 0]):.2f}"
                if later is not None else "-")
       slope, low, high = trend(ret)
-      started = "-"
-      if "entropy" in per_iteration:
-        first = per_iteration["entropy"][:, 1:, 0]
-        started = f"{int(np.sum(first < SATURATED_ENTROPY))}"
+      started = (f"{int(started_saturated(per_iteration)[:, 1:].sum())}"
+                 if "entropy" in per_iteration else "-")
       print(f"| {label} | {meta['tasks_done']}/{meta['tasks']} | {meta['seeds']} "
             f"| {int(collapsed.sum())} ({int(collapsed.any(axis=1).sum())}) "
             f"| {started} "
@@ -155,8 +159,7 @@ def main(paths: list[str]) -> None:
             f"| {slope:.1f} [{low:.1f}, {high:.1f}] "
             f"| {meta['device']}, {meta['seconds']:.0f} s |")
       if collapsed.any():
-        kind_rows.append((label, collapse_kinds(per_task, collapsed,
-                                                per_iteration)))
+        kind_rows.append((label, collapse_kinds(collapsed, per_iteration)))
       if collapsed.any() and "h_mean" in per_task:
         cells = {name: per_task[name] for name in
                  ("scale", "h_mean", "h_max_abs", "entropy", "delta_norm",

@@ -23,6 +23,12 @@ from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import run_lifelong
 
 
+def label(optimizer: str, layer_norm: bool, logit_penalty: float) -> str:
+  """A configuration's name in file names and tables, e.g. ``trac+ln``."""
+  return (optimizer + ("+ln" if layer_norm else "")
+          + (f"+logit{logit_penalty:g}" if logit_penalty else ""))
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--env", default="CartPole-v1")
@@ -42,10 +48,9 @@ def main() -> None:
                           iterations_per_task=args.iterations_per_task,
                           protocol=args.protocol,
                           logit_penalty=args.logit_penalty)
-  label = (args.optimizer + ("+ln" if args.layer_norm else "")
-           + (f"+logit{args.logit_penalty:g}" if args.logit_penalty else ""))
+  name = label(args.optimizer, args.layer_norm, args.logit_penalty)
   args.out.mkdir(parents=True, exist_ok=True)
-  path = args.out / f"{args.env}__{label}.npz"
+  path = args.out / f"{args.env}__{name}.npz"
   chunks: list[dict[str, np.ndarray]] = []
   start = time.perf_counter()
 
@@ -61,10 +66,10 @@ def main() -> None:
                 protocol=args.protocol, device=jax.devices()[0].device_kind,
                 seconds=time.perf_counter() - start)
     np.savez_compressed(path, meta=json.dumps(meta), **joined)
-    print(f"{label} {args.env}: task {task + 1}/{args.tasks} saved "
+    print(f"{name} {args.env}: task {task + 1}/{args.tasks} saved "
           f"({meta['seconds']:.0f} s)", flush=True)
 
-  run_lifelong(config, args.optimizer, name=label, progress=False,
+  run_lifelong(config, args.optimizer, name=name, progress=False,
                on_task_end=save)
 
 
