@@ -73,6 +73,27 @@ def started_saturated(per_iteration: dict[str, np.ndarray]) -> np.ndarray:
   return per_iteration["entropy"][:, :, 0] < SATURATED_ENTROPY
 
 
+def recovery(per_task: dict[str, np.ndarray],
+             per_iteration: dict[str, np.ndarray]) -> str:
+  """A table row's cells: over tasks 2+ that started saturated, their count,
+  median first-iteration entropy, iterations until the entropy exceeds
+  ``SATURATED_ENTROPY`` (median, max), how many never did; and the lowest
+  task mean return over tasks 2+."""
+  lowest = f"{np.nanmin(per_task['return'][:, 1:]):.1f}"
+  entropy = per_iteration["entropy"][:, 1:]
+  start = started_saturated(per_iteration)[:, 1:]
+  if not start.any():
+    return f"0 | - | - | - | {lowest}"
+  cells = entropy[start]  # [cells, iterations]
+  above = cells > SATURATED_ENTROPY
+  waits = np.where(above.any(axis=1), above.argmax(axis=1), cells.shape[1])
+  recovered = waits[waits < cells.shape[1]]
+  wait = (f"{np.median(recovered):g}, {recovered.max()}" if recovered.size
+          else "-")
+  return (f"{int(start.sum())} | {np.median(cells[:, 0]):.2g} | {wait} | "
+          f"{int((waits == cells.shape[1]).sum())} | {lowest}")
+
+
 def collapse_kinds(collapsed: np.ndarray,
                    per_iteration: dict[str, np.ndarray]) -> dict[str, int]:
   """How many collapsed cells are saturated, pulled back, or neither."""
@@ -131,6 +152,7 @@ def main(paths: list[str]) -> None:
           "| slope per 10 tasks | device, wall time |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     diag_rows = []
+    recovery_rows = []
     kind_rows = []
     for (run_env, label), (meta, per_task, per_iteration) in sorted(
         runs.items()):
@@ -160,6 +182,8 @@ def main(paths: list[str]) -> None:
             f"| {meta['device']}, {meta['seconds']:.0f} s |")
       if collapsed.any():
         kind_rows.append((label, collapse_kinds(collapsed, per_iteration)))
+      if "entropy" in per_iteration and ret.shape[1] > 1:
+        recovery_rows.append((label, recovery(per_task, per_iteration)))
       if collapsed.any() and "h_mean" in per_task:
         cells = {name: per_task[name] for name in
                  ("scale", "h_mean", "h_max_abs", "entropy", "delta_norm",
@@ -169,6 +193,17 @@ def main(paths: list[str]) -> None:
               (label, name, np.nanmedian(values[collapsed]),
                np.nanmedian(values[~collapsed]) if (~collapsed).any()
                else float("nan")))
+    if recovery_rows:
+      print("\nTasks 2+ that started saturated (entropy at their first "
+            f"iteration < {SATURATED_ENTROPY} nats): their median first "
+            "entropy, the iterations until it exceeded that (median, max, "
+            "over those that did), how many never did; and the lowest task "
+            "mean return.\n")
+      print("| configuration | started saturated | first entropy | iterations "
+            "to recover | never | lowest task mean |")
+      print("|---|---:|---:|---:|---:|---:|")
+      for label, row in recovery_rows:
+        print(f"| {label} | {row} |")
     if kind_rows:
       print(f"\nKinds of collapsed cells: saturated (median entropy < "
             f"{SATURATED_ENTROPY} nats), pulled back (median S < "
