@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'no transfer' if not guard_error else 'RAISED ' + guard_error}\n")
 
   no_skip = mock.patch.object(_trac, "_step_or_keep",
-                              lambda pred, step_fn, kept: step_fn())
+                              lambda pred, step_fn, state, inputs: step_fn(
+                                  state, inputs))
   times = {"trac(adam)": _time(step, *fresh(), grads),
            "trac(adam), skip branch taken": _time(step, *fresh(), bad)}
   with no_skip:

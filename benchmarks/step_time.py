@@ -174,7 +174,7 @@ def _without_nan_skip(active: bool) -> Iterator[None]:
     yield
     return
   with mock.patch.object(_trac, "_step_or_keep",
-                         lambda pred, step, kept: step()):
+                         lambda pred, step, state, inputs: step(state, inputs)):
     yield
 
 

@@ -4,7 +4,9 @@ RL agents are small (1e4 to 1e6 params in tens of leaves) and train many seeds
 at once under ``jax.vmap``, with the optimizer step inside a jitted training
 loop. At these sizes a step is bound by the number of kernels (fusions) it
 runs, not by memory traffic, and under ``vmap`` TRAC's skip of non-finite
-steps has a batched predicate, so its conditional becomes a select.
+steps has a batched predicate. A plain ``lax.cond`` would become a select
+there (the row ``trac(adam), select skip`` times that, beside the two
+conditionals TRAC uses instead).
 
 Each case is a param tree: the PPO policy and value networks of the lifelong
 harness (CartPole-v1, 2 MLPs of 3 x 128), and trees of about 1e5 and 1e6
@@ -35,6 +37,7 @@ import argparse
 import contextlib
 import math
 import pathlib
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -52,6 +55,7 @@ import _common
 import step_time
 
 import trac_optax
+from trac_optax import _conditional
 from trac_optax import _trac
 from trac_optax.lifelong import PPO
 from trac_optax.lifelong import LifelongConfig
@@ -59,6 +63,7 @@ from trac_optax.lifelong._suites import make_suite
 
 SEEDS = 8
 PER_LEAF = "trac(adam), <g, d> per leaf"
+SELECT_SKIP = "trac(adam), select skip"
 TARGET_RATIO = 1.4
 TARGET_VMAP_EXCESS = 1.10
 
@@ -105,6 +110,7 @@ OPTIMIZERS = {
     "adam": lambda: optax.adam(1e-3),
     "trac(adam)": lambda: trac_optax.trac(optax.adam(1e-3)),
     PER_LEAF: lambda: trac_optax.trac(optax.adam(1e-3)),
+    SELECT_SKIP: lambda: trac_optax.trac(optax.adam(1e-3)),
 }
 
 # With --flatten: the whole tree raveled into one vector around the optimizer
@@ -117,17 +123,26 @@ FLATTENED = {
 }
 
 
+def _lax_cond_skip(pred, step, state, inputs):
+  return jax.lax.cond(pred, step, lambda kept, _: kept, state, inputs)
+
+
 @contextlib.contextmanager
 def _traced_as(name: str) -> Iterator[None]:
-  """While tracing ``PER_LEAF``, one reduction per leaf for ``<g, d>``.
+  """Benchmark-only variants of trac(adam), timed beside the current one.
 
-  Benchmark-only: the inner product as it was before small leaves were
-  concatenated, timed beside the current one.
+  ``PER_LEAF``: one reduction per leaf for ``<g, d>``, as before small
+  leaves were concatenated. ``SELECT_SKIP``: the skip as a plain
+  ``lax.cond``, which ``vmap`` turns into a select of the whole base state
+  (as before the skip batched as two conditionals).
   """
-  if name != PER_LEAF:
-    yield
-    return
-  with mock.patch.object(_trac, "_CONCATENATED_LEAF_SIZE", 0):
+  if name == PER_LEAF:
+    with mock.patch.object(_trac, "_CONCATENATED_LEAF_SIZE", 0):
+      yield
+  elif name == SELECT_SKIP:
+    with mock.patch.object(_conditional, "step_or_keep", _lax_cond_skip):
+      yield
+  else:
     yield
 
 
@@ -193,6 +208,7 @@ class Compiled(NamedTuple):
   state: Any
   fusions: int
   traffic: float
+  copied: float
 
 
 def compile_optimizer(name: str, s: Setup, steps: int) -> Compiled:
@@ -209,8 +225,11 @@ def _compile(tx: optax.GradientTransformation, s: Setup,
   step = _one_step(tx, s.batched)
   one = jax.jit(step, donate_argnums=(0, 1)).lower(params, state,
                                                    s.grads[0]).compile()
-  fusions, _ = step_time._hlo_counts(one.as_text(), 1)
-  traffic = step_time._bytes_accessed(one) / step_time._bytes(params)
+  text = one.as_text()
+  fusions, _ = step_time._hlo_counts(text, 1)
+  param_bytes = step_time._bytes(params)
+  traffic = step_time._bytes_accessed(one) / param_bytes
+  copied = _entry_copy_bytes(text) / param_bytes
 
   def loop(params, state, grads):
     # One gradient tree for every step: the loop body stays one step long
@@ -221,7 +240,21 @@ def _compile(tx: optax.GradientTransformation, s: Setup,
 
   compiled = jax.jit(loop, donate_argnums=(0, 1)).lower(
       params, state, s.grads[0]).compile()
-  return Compiled(compiled, params, state, fusions, traffic)
+  return Compiled(compiled, params, state, fusions, traffic, copied)
+
+
+def _entry_copy_bytes(hlo: str) -> int:
+  """Bytes copied by the entry computation itself: on every step, whichever
+  branch of a conditional is taken (copies inside a branch are not counted).
+  """
+  entry = hlo[hlo.index("\nENTRY"):]
+  entry = entry[:entry.index("\n}")]
+  total = 0
+  for dtype, dims in re.findall(r"= ([a-z]+\d*)\[([\d,]*)\]\S* copy\(",
+                                entry):
+    bits = int(re.sub(r"\D", "", dtype) or 8)
+    total += math.prod(int(d) for d in dims.split(",") if d) * bits // 8
+  return total
 
 
 def run_mode(case: Case, mode: str, rounds: int, smoke: bool,
@@ -239,7 +272,8 @@ def run_mode(case: Case, mode: str, rounds: int, smoke: bool,
     p25, med, p75 = _common.quartiles([t / steps for t in wall[name]])
     rows[name] = {"median_us": 1e6 * med, "p25_us": 1e6 * p25,
                   "p75_us": 1e6 * p75, "fusions": c.fusions,
-                  "traffic_param_copies": c.traffic}
+                  "traffic_param_copies": c.traffic,
+                  "copied_param_copies": c.copied}
   for name in names:
     if name != "adam":
       rows[name]["ratio"] = _common.quartiles(
@@ -298,7 +332,10 @@ def markdown(payload: dict[str, Any]) -> str:
       f"apply_updates, params and state donated); times are per step, "
       f"medians over {payload['rounds']} interleaved rounds; ratios pair by "
       "pair within a round. Fusions and traffic (XLA's `bytes accessed` / "
-      "param bytes) are of one compiled step. Under vmap, each of the "
+      "param bytes) are of one compiled step; both count every branch of a "
+      "conditional (traffic: the costliest branch, which under vmap is the "
+      "rare step where seeds differ). Copied: bytes copied outside any "
+      "conditional, i.e. on every step, / param bytes. Under vmap, each of the "
       f"{SEEDS} seeds has 1/{SEEDS} of the params (except the PPO tree).")
   verdict = {True: "yes", False: "no", None: "(count)"}
   lines += ["#### Targets", "", "| target | measured | met |", "|---|---|---|"]
@@ -306,8 +343,9 @@ def markdown(payload: dict[str, Any]) -> str:
             for t in payload["targets"]]
   lines += ["", "#### Measurements", "",
             "| case | mode | params | leaves | optimizer | us per step | "
-            "ratio to adam [p25, p75] (CPU time) | fusions | traffic |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "ratio to adam [p25, p75] (CPU time) | fusions | traffic | "
+            "copied |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
   for r in payload["results"]:
     for name, row in r["optimizers"].items():
       ratio = ""
@@ -317,7 +355,8 @@ def markdown(payload: dict[str, Any]) -> str:
       lines.append(
           f"| {r['case']} | {r['mode']} | {r['params']:,} | {r['leaves']} | "
           f"{name} | {row['median_us']:.1f} | {ratio} | {row['fusions']} | "
-          f"{row['traffic_param_copies']:.1f} |")
+          f"{row['traffic_param_copies']:.1f} | "
+          f"{row['copied_param_copies']:.2f} |")
   return "\n".join(lines + [""])
 
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from trac_optax import _conditional
 from trac_optax import _validation
 from trac_optax._erfi import erfi
 from trac_optax._erfi import erfi_inv_sqrt2
@@ -195,8 +196,28 @@ def _where_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
   return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def _step_or_keep(pred: jax.Array, step: Callable[[], Any], kept: Any) -> Any:
-  """``step()`` if ``pred`` holds, else ``kept``: a conditional under a trace.
+_ARRAY = object()
+
+
+def _split_arrays(tree: Any) -> tuple[list[Any], list[Any], Any]:
+  """The array leaves of ``tree``, its other leaves, and its structure."""
+  leaves, treedef = jax.tree.flatten(tree)
+  is_array = [isinstance(x, (jax.Array, np.ndarray, np.generic)) for x in leaves]
+  arrays = [x for x, a in zip(leaves, is_array) if a]
+  others = [_ARRAY if a else x for x, a in zip(leaves, is_array)]
+  return arrays, others, treedef
+
+
+def _merge_arrays(arrays: list[Any], others: list[Any], treedef: Any) -> Any:
+  """Inverse of :func:`_split_arrays`."""
+  arrays_left = iter(arrays)
+  return jax.tree.unflatten(
+      treedef, [next(arrays_left) if x is _ARRAY else x for x in others])
+
+
+def _step_or_keep(pred: jax.Array, step: Callable[[Any, Any], Any],
+                  state: Any, inputs: Any) -> Any:
+  """``step(state, inputs)`` if ``pred`` holds, else ``state``.
 
   Performance: an elementwise select between the new and the old base state
   keeps the old state alive while the new one is written, so XLA copies every
@@ -204,19 +225,20 @@ def _step_or_keep(pred: jax.Array, step: Callable[[], Any], kept: Any) -> Any:
   A conditional updates every buffer in place: on XLA:CPU at 1e7 params it
   takes a TRAC(Adam) step from about 7x to about 2x an Adam step
   (``benchmarks/step_time.py``). Under ``vmap`` with a batched ``pred``,
-  JAX turns it back into a select.
+  :func:`trac_optax._conditional.step_or_keep` keeps a conditional on
+  whether every seed steps, so the common step stays in place there too.
 
   Outside a trace (eager calls) and for a base whose state changes dtype
   between ``init`` and ``update`` (the branches cannot be typed alike), the
   select is kept: the results are the same either way.
   """
   if not isinstance(pred, jax.core.Tracer):
-    return _where_tree(pred, step(), kept)
+    return _where_tree(pred, step(state, inputs), state)
   try:
-    return jax.lax.cond(pred, step, lambda: kept)
+    return _conditional.step_or_keep(pred, step, state, inputs)
   except TypeError:
     # A TypeError raised by the base itself is raised again by step().
-    return _where_tree(pred, step(), kept)
+    return _where_tree(pred, step(state, inputs), state)
 
 
 def trac(
@@ -388,20 +410,31 @@ def trac(
     h = _inner_product(updates, state.delta, tuner_dtype)
     finite = jnp.isfinite(h)
 
-    def base_step() -> tuple[optax.Params, optax.OptState]:
+    # The step takes every traced value as an argument (none closed over),
+    # as _conditional.step_or_keep requires; extra args that are not arrays
+    # stay static.
+    extra_dynamic, extra_static, extra_tree = _split_arrays(extra_args)
+
+    def base_step(
+        state: tuple[optax.Params, optax.OptState], inputs: Any,
+    ) -> tuple[optax.Params, optax.OptState]:
+      delta, base_state = state
+      updates, reference, extra_dynamic = inputs
+      extra = _merge_arrays(extra_dynamic, extra_static, extra_tree)
       # The base optimizer sees its own iterate theta_ref + delta. Under jit
       # this sum is dead code, never materialised, when the base ignores
       # params.
       base_params = jax.tree.map(
-          lambda r, d: (r + d).astype(r.dtype), state.reference, state.delta)
+          lambda r, d: (r + d).astype(r.dtype), reference, delta)
       base_updates, base_state = base.update(
-          updates, state.base_optimizer_state, base_params, **extra_args)
+          updates, base_state, base_params, **extra)
       delta = jax.tree.map(
-          lambda d, u: d + u.astype(d.dtype), state.delta, base_updates)
+          lambda d, u: d + u.astype(d.dtype), delta, base_updates)
       return delta, base_state
 
     delta, base_state = _step_or_keep(
-        finite, base_step, (state.delta, state.base_optimizer_state))
+        finite, base_step, (state.delta, state.base_optimizer_state),
+        (updates, state.reference, extra_dynamic))
 
     v, sigma, tuner_scales, scale = _tuner_step(
         h,

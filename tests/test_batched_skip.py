@@ -1,0 +1,178 @@
+"""TRAC under ``vmap`` with a per-seed skip: values and the compiled step.
+
+The reference for every value is the same seed run on its own (unbatched,
+one jitted update per seed), so a batched step that mixes seeds up, or keeps
+a state it should have stepped, fails here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import trac_optax
+from trac_optax import _conditional
+
+SEEDS = 4
+STEPS = 10
+# (step, seed) pairs whose gradient is NaN; at step 6 every seed skips.
+NAN_AT = {(1, 1), (2, 1), (4, 3)} | {(6, s) for s in range(SEEDS)}
+
+
+def _params(seed):
+  key = jax.random.key(seed)
+  return {"w": jax.random.normal(key, (3, 5)), "b": jnp.full((5,), 0.1 * seed)}
+
+
+def _grads(step, seed, params):
+  g = jax.tree.map(lambda p: jnp.sin(p * (step + 1) + seed), params)
+  if (step, seed) in NAN_AT:
+    g = {**g, "w": g["w"].at[0, 0].set(jnp.nan)}
+  return g
+
+
+def _stack(trees):
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _run_alone(tx, seed):
+  update = jax.jit(tx.update)
+  params = _params(seed)
+  state = tx.init(params)
+  for step in range(STEPS):
+    updates, state = update(_grads(step, seed, params), state, params)
+    params = optax.apply_updates(params, updates)
+  return params, state
+
+
+def _assert_trees_close(got, want):
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-6,
+                               atol=1e-7)
+
+
+@pytest.mark.parametrize("base", [optax.adam(0.05), optax.sgd(0.1, 0.9)],
+                         ids=["adam", "sgd-momentum"])
+def test_vmapped_seeds_match_each_seed_run_alone(base):
+  tx = trac_optax.trac(base)
+  update = jax.jit(jax.vmap(tx.update), donate_argnums=(1,))
+  params = _stack([_params(s) for s in range(SEEDS)])
+  state = jax.vmap(tx.init)(params)
+  for step in range(STEPS):
+    grads = _stack([_grads(step, s, jax.tree.map(lambda x, s=s: x[s], params))
+                    for s in range(SEEDS)])
+    updates, state = update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  for seed in range(SEEDS):
+    want_params, want_state = _run_alone(tx, seed)
+    pick = lambda tree, seed=seed: jax.tree.map(lambda x: x[seed], tree)
+    _assert_trees_close(pick(params), want_params)
+    _assert_trees_close(pick(state), want_state)
+  skipped = [sum((t, s) in NAN_AT for t in range(STEPS)) for s in range(SEEDS)]
+  np.testing.assert_array_equal(state.skipped, skipped)
+  np.testing.assert_array_equal(state.count, STEPS - np.array(skipped))
+
+
+def test_nested_vmap_matches_each_seed_run_alone():
+  tx = trac_optax.trac(optax.adam(0.05))
+  grid = (2, 2)  # an outer and an inner vmap over the four seeds
+  update = jax.jit(jax.vmap(jax.vmap(tx.update)))
+  as_grid = lambda tree: jax.tree.map(
+      lambda x: x.reshape(grid + x.shape[1:]), tree)
+  params = as_grid(_stack([_params(s) for s in range(SEEDS)]))
+  state = jax.vmap(jax.vmap(tx.init))(params)
+  for step in range(STEPS):
+    flat = jax.tree.map(lambda x: x.reshape((SEEDS,) + x.shape[2:]), params)
+    grads = _stack([_grads(step, s, jax.tree.map(lambda x, s=s: x[s], flat))
+                    for s in range(SEEDS)])
+    updates, state = update(as_grid(grads), state, params)
+    params = optax.apply_updates(params, updates)
+  for seed in range(SEEDS):
+    want_params, want_state = _run_alone(tx, seed)
+    pick = lambda tree, seed=seed: jax.tree.map(
+        lambda x: x[seed // grid[1], seed % grid[1]], tree)
+    _assert_trees_close(pick(params), want_params)
+    _assert_trees_close(pick(state), want_state)
+
+
+@pytest.mark.parametrize("lanes", [[True, True, True], [False, False, False],
+                                   [True, False, True]])
+def test_step_or_keep_batches_like_a_select(lanes):
+  step = lambda state, inputs: (state[0] * inputs + 1.0, state[1] + 1)
+  state = (jnp.arange(6.0).reshape(3, 2), jnp.arange(3))
+  inputs = jnp.array([2.0, 3.0])  # not batched: the same for every lane
+  lanes = jnp.array(lanes)
+  got = jax.jit(jax.vmap(
+      lambda p, s: _conditional.step_or_keep(p, step, s, inputs)))(lanes, state)
+  mask = np.asarray(lanes)
+  want_x = np.where(mask[:, None], np.asarray(state[0]) * 2 * [1, 1.5] + 1,
+                    np.asarray(state[0]))
+  np.testing.assert_array_equal(np.asarray(got[0]), want_x)
+  np.testing.assert_array_equal(
+      np.asarray(got[1]), np.where(mask, np.arange(3) + 1, np.arange(3)))
+
+
+def test_step_or_keep_with_one_predicate_for_a_batched_state():
+  step = lambda state, inputs: state + inputs
+  state = jnp.arange(3.0)
+  for pred in (True, False):
+    got = jax.jit(jax.vmap(
+        lambda s, i, pred=pred: _conditional.step_or_keep(
+            jnp.asarray(pred), step, s, i)))(state, jnp.ones(3))
+    np.testing.assert_array_equal(np.asarray(got),
+                                  np.arange(3.0) + (1.0 if pred else 0.0))
+
+
+def test_meta_gradient_under_vmap_matches_each_seed():
+  tx = trac_optax.trac(optax.adam(0.05))
+
+  def loss_after_steps(shift):
+    params = jnp.array([0.5, -0.2, 0.1])
+    state = tx.init(params)
+    for step in range(3):
+      grads = params + shift * (step + 1)
+      updates, state = tx.update(grads, state, params)
+      params = optax.apply_updates(params, updates)
+    return jnp.sum(params ** 2)
+
+  shifts = jnp.array([[0.1, 0.25, 0.3], [np.nan, 0.0, 0.0], [-0.3, 0.0, 0.2]])
+  got = jax.jit(jax.vmap(jax.grad(loss_after_steps)))(shifts)
+  for seed in range(3):
+    want = jax.jit(jax.grad(loss_after_steps))(shifts[seed])
+    np.testing.assert_allclose(np.asarray(got[seed]), np.asarray(want),
+                               rtol=1e-5)
+  assert np.all(np.isfinite(np.asarray(got)[[0, 2]]))
+
+
+def _entry_copies(compiled_text):
+  """Shapes copied in the entry computation (outside any conditional)."""
+  entry = compiled_text[compiled_text.index("\nENTRY"):]
+  entry = entry[:entry.index("\n}")]
+  return re.findall(r"= (\w+\[[\d,]*\])\S* copy\(", entry)
+
+
+def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps():
+  """The common step of vmapped seeds updates the state in place.
+
+  A select between the stepped and the kept state (what ``lax.cond`` becomes
+  under ``vmap``) makes XLA copy Adam's moments at every step; only per-seed
+  scalars (the tuners' 6 betas, counters) may be copied here.
+  """
+  tx = trac_optax.trac(optax.adam(1e-3))
+  params = {"w": jnp.ones((SEEDS, 64, 64)), "b": jnp.ones((SEEDS, 64))}
+
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  state = jax.vmap(tx.init)(params)
+  text = jax.jit(jax.vmap(step), donate_argnums=(0, 1)).lower(
+      params, state, params).compile().as_text()
+  big = [s for s in _entry_copies(text) if s.count(",") >= 1
+         and int(s.split("[")[1].split(",")[1].rstrip("]")) >= 64]
+  assert not big, big

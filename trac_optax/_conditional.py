@@ -1,0 +1,107 @@
+"""``step(state, inputs)`` or ``state``: a conditional that stays one in vmap.
+
+``jax.lax.cond`` with a batched predicate (a ``vmap`` over seeds, each with
+its own predicate) runs both branches and selects, and XLA then copies every
+state buffer the step would have updated in place. :func:`step_or_keep`
+batches instead as two conditionals:
+
+1. if every lane steps, the batched step, in place;
+2. if some lane keeps its state, the lane-by-lane select, from the state that
+   (1) left unchanged.
+
+XLA:CPU updates a conditional's state in place only when its false branch
+returns the state unchanged (checked with jax 0.10.2: with the passthrough as
+the true branch, or with two computing branches, it copies every output), so
+both conditionals keep that form, and a step where every lane steps, the
+common one, costs no copy. The values are those of the select, lane by lane.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+Step = Callable[[Any, Any], Any]
+
+
+def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
+  """``step(state, inputs)`` if ``pred`` holds, else ``state``.
+
+  ``step`` must return a tree typed like ``state`` and must not close over
+  traced values (pass them in ``inputs``). Nested ``vmap`` levels each test
+  whether all of their lanes step. Derivatives, forward and reverse, are
+  those of ``jax.lax.cond``.
+  """
+  return _step_or_keep(step, pred, state, inputs)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _step_or_keep(step: Step, pred: jax.Array, state: Any, inputs: Any) -> Any:
+  return _batched_by_agreement(step)(pred, state, inputs)
+
+
+@_step_or_keep.defjvp
+def _step_or_keep_jvp(step: Step, primals: tuple[Any, ...],
+                      tangents: tuple[Any, ...]) -> tuple[Any, Any]:
+  # custom_vmap has no reverse mode; lax.cond has both.
+  pred, state, inputs = primals
+  _, state_tangents, input_tangents = tangents
+  return jax.jvp(lambda s, i: _cond(pred, step, s, i), (state, inputs),
+                 (state_tangents, input_tangents))
+
+
+def _cond(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
+  return jax.lax.cond(pred, step, lambda s, _: s, state, inputs)
+
+
+def _batched_by_agreement(step: Step) -> Callable[..., Any]:
+  @jax.custom_batching.custom_vmap
+  def conditional(pred: jax.Array, state: Any, inputs: Any) -> Any:
+    return _cond(pred, step, state, inputs)
+
+  @conditional.def_vmap
+  def rule(axis_size: int, in_batched: list[Any], pred: jax.Array,
+           state: Any, inputs: Any) -> tuple[Any, Any]:
+    pred_batched, state_batched, inputs_batched = in_batched
+    # Every lane gets its own copy of the state, so both branches return
+    # the same (batched) types.
+    state = jax.tree.map(
+        lambda x, batched: x if batched else jnp.broadcast_to(
+            x, (axis_size,) + jnp.shape(x)), state, state_batched)
+    inputs_axes = jax.tree.map(lambda batched: 0 if batched else None,
+                               inputs_batched)
+    batched_step = jax.vmap(step, in_axes=(0, inputs_axes),
+                            axis_size=axis_size)
+    if not pred_batched:
+      return step_or_keep(pred, batched_step, state, inputs), _all_true(state)
+
+    def lane_by_lane(state: Any,
+                     lanes_and_inputs: tuple[jax.Array, Any]) -> Any:
+      lanes, inputs = lanes_and_inputs
+      # The step's result comes out of a conditional, so XLA cannot fuse the
+      # step into the select below (a fused select recomputes the new state
+      # from the old in several fusions, which makes XLA copy the state on
+      # every step, this branch taken or not).
+      stepped = step_or_keep(jnp.any(lanes), batched_step, state, inputs)
+      return jax.tree.map(
+          lambda new, old: jnp.where(
+              lanes.reshape(lanes.shape + (1,) * (new.ndim - 1)), new, old),
+          stepped, state)
+
+    every_lane_steps = jnp.all(pred)
+    # Calling step_or_keep again (not lax.cond) lets an enclosing vmap batch
+    # these two conditionals the same way.
+    state = step_or_keep(every_lane_steps, batched_step, state, inputs)
+    state = step_or_keep(~every_lane_steps, lane_by_lane, state,
+                         (pred, inputs))
+    return state, _all_true(state)
+
+  return conditional
+
+
+def _all_true(tree: Any) -> Any:
+  return jax.tree.map(lambda _: True, tree)
