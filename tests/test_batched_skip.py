@@ -176,3 +176,26 @@ def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps():
   big = [s for s in _entry_copies(text) if s.count(",") >= 1
          and int(s.split("[")[1].split(",")[1].rstrip("]")) >= 64]
   assert not big, big
+
+
+def test_array_extra_args_reach_the_base_per_seed_under_vmap():
+  """A traced extra arg (one per seed) is an input of the step, not a
+  closed-over value; a Python one stays a Python value."""
+
+  def update(updates, state, params=None, *, loss_value, sign):
+    del params
+    assert isinstance(sign, int)
+    return jax.tree.map(lambda g: -0.1 * sign * loss_value * g, updates), state
+
+  base = optax.GradientTransformationExtraArgs(
+      lambda params: optax.EmptyState(), update)
+  tx = trac_optax.trac(base)
+  params = jnp.ones((3, 2))
+  grads = jnp.array([[1.0, 1.0], [np.nan, 1.0], [1.0, 1.0]])
+  losses = jnp.array([1.0, 2.0, 3.0])
+  _, state = jax.jit(jax.vmap(
+      lambda g, s, p, loss: tx.update(g, s, p, loss_value=loss, sign=1)))(
+          grads, jax.vmap(tx.init)(params), params, losses)
+  np.testing.assert_allclose(np.asarray(state.delta),
+                             [[-0.1, -0.1], [0.0, 0.0], [-0.3, -0.3]],
+                             rtol=1e-6)
