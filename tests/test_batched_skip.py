@@ -199,3 +199,23 @@ def test_array_extra_args_reach_the_base_per_seed_under_vmap():
   np.testing.assert_allclose(np.asarray(state.delta),
                              [[-0.1, -0.1], [0.0, 0.0], [-0.3, -0.3]],
                              rtol=1e-6)
+
+
+def test_a_base_with_a_collective_over_the_vmapped_axis_still_works():
+  """A pmean over the seeds inside the base is batched by that vmap itself
+  (the skip keeps lax.cond's select there)."""
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda g: -0.1 * jax.lax.pmean(g, "seeds"),
+                        updates), state
+
+  tx = trac_optax.trac(optax.GradientTransformation(
+      lambda params: optax.EmptyState(), update))
+  params = jnp.ones((4, 3))
+  grads = jnp.arange(12.0).reshape(4, 3)
+  _, state = jax.jit(jax.vmap(tx.update, axis_name="seeds"))(
+      grads, jax.vmap(tx.init)(params), params)
+  want = -0.1 * np.arange(12.0).reshape(4, 3).mean(axis=0)
+  np.testing.assert_allclose(np.asarray(state.delta),
+                             np.broadcast_to(want, (4, 3)), rtol=1e-6)

@@ -36,7 +36,32 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
   whether all of their lanes step. Derivatives, forward and reverse, are
   those of ``jax.lax.cond``.
   """
+  if _uses_named_axes(step, state, inputs):
+    # A collective over a vmapped axis (e.g. a pmean over seeds inside the
+    # base optimizer) must be batched by that vmap itself, which a
+    # custom_vmap rule cannot name: such a step keeps lax.cond's select.
+    return _cond(pred, step, state, inputs)
   return _step_or_keep(step, pred, state, inputs)
+
+
+def _uses_named_axes(step: Step, state: Any, inputs: Any) -> bool:
+  jaxpr = jax.make_jaxpr(step)(state, inputs).jaxpr
+  return _has_named_axis(jaxpr)
+
+
+def _has_named_axis(jaxpr: Any) -> bool:
+  for eqn in jaxpr.eqns:
+    for key in ("axes", "axis_name"):
+      names = eqn.params.get(key, ())
+      names = names if isinstance(names, (tuple, list)) else (names,)
+      if any(n is not None and not isinstance(n, int) for n in names):
+        return True
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (tuple, list)) else (value,):
+        sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds a Jaxpr
+        if hasattr(sub, "eqns") and _has_named_axis(sub):
+          return True
+  return False
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
