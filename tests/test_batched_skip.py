@@ -141,12 +141,15 @@ def test_meta_gradient_under_vmap_matches_each_seed():
     return jnp.sum(params ** 2)
 
   shifts = jnp.array([[0.1, 0.25, 0.3], [np.nan, 0.0, 0.0], [-0.3, 0.0, 0.2]])
-  got = jax.jit(jax.vmap(jax.grad(loss_after_steps)))(shifts)
-  for seed in range(3):
-    want = jax.jit(jax.grad(loss_after_steps))(shifts[seed])
-    np.testing.assert_allclose(np.asarray(got[seed]), np.asarray(want),
-                               rtol=1e-5)
-  assert np.all(np.isfinite(np.asarray(got)[[0, 2]]))
+  vmap_of_grad = jax.jit(jax.vmap(jax.grad(loss_after_steps)))(shifts)
+  grad_of_vmap = jax.jit(jax.grad(
+      lambda s: jnp.sum(jax.vmap(loss_after_steps)(s))))(shifts)
+  for got in (vmap_of_grad, grad_of_vmap):
+    for seed in range(3):
+      want = jax.jit(jax.grad(loss_after_steps))(shifts[seed])
+      np.testing.assert_allclose(np.asarray(got[seed]), np.asarray(want),
+                                 rtol=1e-5)
+    assert np.all(np.isfinite(np.asarray(got)[[0, 2]]))
 
 
 def _entry_copies(compiled_text):

@@ -72,11 +72,27 @@ def _step_or_keep(step: Step, pred: jax.Array, state: Any, inputs: Any) -> Any:
 @_step_or_keep.defjvp
 def _step_or_keep_jvp(step: Step, primals: tuple[Any, ...],
                       tangents: tuple[Any, ...]) -> tuple[Any, Any]:
-  # custom_vmap has no reverse mode; lax.cond has both.
+  # custom_vmap has no reverse mode, so derivatives are written out here, as
+  # lax.cond's batching rule would give them (jax issue 1052): the step's
+  # tangent is computed from tangents zeroed where ``pred`` fails, so in
+  # reverse mode a kept state sends back none of the step's derivatives,
+  # not even a NaN one. No conditional touches a tangent (a batched
+  # conditional would wrap it in stop_gradient, which has no transpose).
   pred, state, inputs = primals
-  _, state_tangents, input_tangents = tangents
-  return jax.jvp(lambda s, i: _cond(pred, step, s, i), (state, inputs),
-                 (state_tangents, input_tangents))
+  _, state_dot, inputs_dot = tangents
+  out = _cond(pred, step, state, inputs)
+  masked = lambda t: t if _is_float0(t) else jnp.where(pred, t, 0)
+  _, step_dot = jax.jvp(step, (state, inputs),
+                        (jax.tree.map(masked, state_dot),
+                         jax.tree.map(masked, inputs_dot)))
+  out_dot = jax.tree.map(
+      lambda new, kept: kept if _is_float0(kept) else jnp.where(pred, new, kept),
+      step_dot, state_dot)
+  return out, out_dot
+
+
+def _is_float0(x: Any) -> bool:
+  return jnp.result_type(x) == jax.dtypes.float0
 
 
 def _cond(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
