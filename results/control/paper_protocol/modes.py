@@ -74,28 +74,31 @@ def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--env", required=True)
   parser.add_argument("--paper", type=pathlib.Path, required=True)
-  parser.add_argument("--fixed", type=pathlib.Path, nargs="+", required=True)
+  parser.add_argument("--fixed", type=pathlib.Path, nargs="*", default=[],
+                      help="fixed-protocol folders (none: the paper mode alone)")
   parser.add_argument("--authors", type=pathlib.Path, required=True)
   parser.add_argument("--plot", type=pathlib.Path, required=True)
   args = parser.parse_args(argv)
 
-  runs = {"paper": first_runs([args.paper]), "fixed": first_runs(args.fixed)}
-  names = [n for n in runs["paper"] if n in runs["fixed"]]
+  modes = MODES if args.fixed else ("paper",)
+  runs = {"paper": first_runs([args.paper])}
+  if args.fixed:
+    runs["fixed"] = first_runs(args.fixed)
+  names = [n for n in runs["paper"] if all(n in runs[m] for m in modes)]
   theirs = authors_log(args.authors, args.env)
   config = runs["paper"][names[0]].config
   tasks, per = config.num_tasks, config.iterations_per_task
-  seeds = {mode: runs[mode][names[0]].config.num_seeds for mode in MODES}
-  print(f"{args.env}, {tasks} tasks x {per} iterations, seeds: "
-        f"{seeds['fixed']} (fixed), {seeds['paper']} (paper); mean return per task "
-        "[95% bootstrap interval over seeds]; authors: their one logged "
-        "seed.\n")
-  print("| optimizer | task | fixed | paper | authors |")
-  print("|---|---:|---|---|---:|")
+  seeds = ", ".join(f"{runs[m][names[0]].config.num_seeds} ({m})" for m in modes)
+  print(f"{args.env}, {tasks} tasks x {per} iterations, seeds: {seeds}; mean "
+        "return per task [95% bootstrap interval over seeds]; authors: their "
+        "one logged seed.\n")
+  print(f"| optimizer | task | {' | '.join(modes)} | authors |")
+  print(f"|---|---:|{'---|' * len(modes)}---:|")
   distance: dict[tuple[str, str], tuple[float, int, int]] = {}
   for name in names:
     log = per_task(theirs[name], tasks, per) if name in theirs else None
     cells = {}
-    for mode in MODES:
+    for mode in modes:
       returns = runs[mode][name].task_returns()  # [seeds, tasks]
       cells[mode] = [bootstrap_ci(returns[:, t]) for t in range(tasks)]
       if log is not None:
@@ -108,22 +111,22 @@ def main(argv: list[str] | None = None) -> None:
     for t in range(tasks):
       fmt = lambda c: f"{c.mean:.1f} [{c.low:.1f}, {c.high:.1f}]"
       their = f"{log[t]:.1f}" if log is not None else "n/a"
-      print(f"| {name} | {t + 1} | {fmt(cells['fixed'][t])} | "
-            f"{fmt(cells['paper'][t])} | {their} |")
+      ours = " | ".join(fmt(cells[m][t]) for m in modes)
+      print(f"| {name} | {t + 1} | {ours} | {their} |")
   print("\nDistance of our per-task means from the authors' (root mean "
         "square over tasks; authors' task means inside our interval):\n")
-  print("| optimizer | fixed | paper |")
-  print("|---|---|---|")
+  print(f"| optimizer | {' | '.join(modes)} |")
+  print(f"|---|{'---|' * len(modes)}")
   for name in names:
-    if (name, "fixed") in distance:
+    if (name, "paper") in distance:
       row = [f"{d:.1f} ({k} of {n})"
-             for d, k, n in (distance[name, m] for m in MODES)]
-      print(f"| {name} | {row[0]} | {row[1]} |")
+             for d, k, n in (distance[name, m] for m in modes)]
+      print(f"| {name} | {' | '.join(row)} |")
 
   fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 3.6),
                            squeeze=False)
   for ax, name in zip(axes[0], names):
-    for mode, color in zip(MODES, ("tab:blue", "tab:orange")):
+    for mode, color in zip(modes, ("tab:blue", "tab:orange")):
       curve = smooth(np.nanmean(runs[mode][name].returns, axis=0))
       ax.plot(np.arange(len(curve)) * SMOOTH + SMOOTH, curve, color=color,
               label=f"{mode} (mean of {runs[mode][name].returns.shape[0]})")
