@@ -80,14 +80,15 @@ def _step_or_keep_jvp(step: Step, primals: tuple[Any, ...],
   # conditional would wrap it in stop_gradient, which has no transpose).
   pred, state, inputs = primals
   _, state_dot, inputs_dot = tangents
-  out = _cond(pred, step, state, inputs)
   masked = lambda t: t if _is_float0(t) else jnp.where(pred, t, 0)
-  _, step_dot = jax.jvp(step, (state, inputs),
-                        (jax.tree.map(masked, state_dot),
-                         jax.tree.map(masked, inputs_dot)))
+  stepped, stepped_dot = jax.jvp(step, (state, inputs),
+                                 (jax.tree.map(masked, state_dot),
+                                  jax.tree.map(masked, inputs_dot)))
+  out = jax.tree.map(lambda new, kept: jnp.where(pred, new, kept),
+                     stepped, state)
   out_dot = jax.tree.map(
       lambda new, kept: kept if _is_float0(kept) else jnp.where(pred, new, kept),
-      step_dot, state_dot)
+      stepped_dot, state_dot)
   return out, out_dot
 
 
@@ -118,7 +119,7 @@ def _batched_by_agreement(step: Step) -> Callable[..., Any]:
     batched_step = jax.vmap(step, in_axes=(0, inputs_axes),
                             axis_size=axis_size)
     if not pred_batched:
-      return step_or_keep(pred, batched_step, state, inputs), _all_true(state)
+      return _step_or_keep(batched_step, pred, state, inputs), _all_true(state)
 
     def lane_by_lane(state: Any,
                      lanes_and_inputs: tuple[jax.Array, Any]) -> Any:
@@ -127,18 +128,19 @@ def _batched_by_agreement(step: Step) -> Callable[..., Any]:
       # step into the select below (a fused select recomputes the new state
       # from the old in several fusions, which makes XLA copy the state on
       # every step, this branch taken or not).
-      stepped = step_or_keep(jnp.any(lanes), batched_step, state, inputs)
+      stepped = _step_or_keep(batched_step, jnp.any(lanes), state, inputs)
       return jax.tree.map(
           lambda new, old: jnp.where(
               lanes.reshape(lanes.shape + (1,) * (new.ndim - 1)), new, old),
           stepped, state)
 
     every_lane_steps = jnp.all(pred)
-    # Calling step_or_keep again (not lax.cond) lets an enclosing vmap batch
-    # these two conditionals the same way.
-    state = step_or_keep(every_lane_steps, batched_step, state, inputs)
-    state = step_or_keep(~every_lane_steps, lane_by_lane, state,
-                         (pred, inputs))
+    # Calling _step_or_keep again (not lax.cond) lets an enclosing vmap
+    # batch these conditionals the same way. (The named-axis check of
+    # step_or_keep is not repeated: these steps hold the same primitives.)
+    state = _step_or_keep(batched_step, every_lane_steps, state, inputs)
+    state = _step_or_keep(lane_by_lane, ~every_lane_steps, state,
+                          (pred, inputs))
     return state, _all_true(state)
 
   return conditional
