@@ -189,15 +189,18 @@ def _bytes(tree: Any) -> int:
   return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
+def _copy_bytes(hlo: str) -> list[int]:
+  """The size in bytes of each copy op in (a part of) optimized HLO text."""
+  return [math.prod(int(d) for d in dims.split(",") if d)
+          * (int(re.sub(r"\D", "", dtype) or 8) // 8)
+          for dtype, dims in re.findall(
+              r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}]*\} copy\(", hlo)]
+
+
 def _hlo_counts(hlo: str, param_bytes: int) -> tuple[int, int]:
   """Fusions, and copies of at least 1% of the params, in optimized HLO."""
   fusions = len(re.findall(r"= \S+ fusion\(", hlo))
-  copies = 0
-  for dtype, dims in re.findall(r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}]*\} copy\(",
-                                hlo):
-    size = math.prod(int(d) for d in dims.split(",") if d) * (
-        int(re.sub(r"\D", "", dtype) or 8) // 8)
-    copies += size >= 0.01 * param_bytes
+  copies = sum(size >= 0.01 * param_bytes for size in _copy_bytes(hlo))
   return fusions, copies
 
 

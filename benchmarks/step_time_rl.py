@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import math
 import pathlib
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -248,13 +247,7 @@ def _entry_copy_bytes(hlo: str) -> int:
   branch of a conditional is taken (copies inside a branch are not counted).
   """
   entry = hlo[hlo.index("\nENTRY"):]
-  entry = entry[:entry.index("\n}")]
-  total = 0
-  for dtype, dims in re.findall(r"= ([a-z]+\d*)\[([\d,]*)\]\S* copy\(",
-                                entry):
-    bits = int(re.sub(r"\D", "", dtype) or 8)
-    total += math.prod(int(d) for d in dims.split(",") if d) * bits // 8
-  return total
+  return sum(step_time._copy_bytes(entry[:entry.index("\n}")]))
 
 
 def run_mode(case: Case, mode: str, rounds: int, smoke: bool,

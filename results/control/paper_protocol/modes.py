@@ -81,9 +81,8 @@ def main(argv: list[str] | None = None) -> None:
   args = parser.parse_args(argv)
 
   modes = MODES if args.fixed else ("paper",)
-  runs = {"paper": first_runs([args.paper])}
-  if args.fixed:
-    runs["fixed"] = first_runs(args.fixed)
+  folders = {"paper": [args.paper], "fixed": args.fixed}
+  runs = {mode: first_runs(folders[mode]) for mode in modes}
   names = [n for n in runs["paper"] if all(n in runs[m] for m in modes)]
   theirs = authors_log(args.authors, args.env)
   config = runs["paper"][names[0]].config
