@@ -96,6 +96,7 @@ import _common  # noqa: E402  (a sibling module, not an installed package)
 
 import trac_optax  # noqa: E402
 from trac_optax import _trac  # noqa: E402  (only to build the no-skip variant)
+from trac_optax._inner_product import inner_product  # noqa: E402
 
 SIZES = (1e5, 1e6, 1e7)
 BIG = 1e8
@@ -255,7 +256,7 @@ def probes(params: Any, grads: Any) -> dict[str, Prepared]:
   ``trac(adam) / adam = (14 + 2 k) / 10``.
   """
   dtype = jnp.float32
-  inner = jax.jit(lambda g, d: _trac._inner_product(g, d, dtype))
+  inner = jax.jit(lambda g, d: inner_product(g, d, dtype))
   add = jax.jit(lambda d, g: jax.tree.map(jnp.add, d, g), donate_argnums=0)
   blank = {"state_param_copies": float("nan"), "temp_param_copies": float("nan"),
            "fusions": 0, "param_sized_copies": 0}

@@ -55,7 +55,7 @@ import step_time
 
 import trac_optax
 from trac_optax import _conditional
-from trac_optax import _trac
+from trac_optax import _inner_product
 from trac_optax.lifelong import PPO
 from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong._suites import make_suite
@@ -63,6 +63,7 @@ from trac_optax.lifelong._suites import make_suite
 SEEDS = 8
 PER_LEAF = "trac(adam), <g, d> per leaf"
 SELECT_SKIP = "trac(adam), select skip"
+ONE_PASS = "trac(adam), one-pass lanes"
 TARGET_RATIO = 1.4
 TARGET_VMAP_EXCESS = 1.10
 
@@ -110,6 +111,7 @@ OPTIMIZERS = {
     "trac(adam)": lambda: trac_optax.trac(optax.adam(1e-3)),
     PER_LEAF: lambda: trac_optax.trac(optax.adam(1e-3)),
     SELECT_SKIP: lambda: trac_optax.trac(optax.adam(1e-3)),
+    ONE_PASS: lambda: trac_optax.trac(optax.adam(1e-3)),
 }
 
 # With --flatten: the whole tree raveled into one vector around the optimizer
@@ -133,10 +135,15 @@ def _traced_as(name: str) -> Iterator[None]:
   ``PER_LEAF``: one reduction per leaf for ``<g, d>``, as before small
   leaves were concatenated. ``SELECT_SKIP``: the skip as a plain
   ``lax.cond``, which ``vmap`` turns into a select of the whole base state
-  (as before the skip batched as two conditionals).
+  (as before the skip batched as two conditionals). ``ONE_PASS``: under
+  ``vmap``, every leaf's per-seed sums in one reduction, as before long
+  lanes summed their rows first (unbatched, the same step as trac(adam)).
   """
   if name == PER_LEAF:
-    with mock.patch.object(_trac, "_CONCATENATED_LEAF_SIZE", 0):
+    with mock.patch.object(_inner_product, "CONCATENATED_LEAF_SIZE", 0):
+      yield
+  elif name == ONE_PASS:
+    with mock.patch.object(_inner_product, "TWO_STAGE_LANES", 1 << 62):
       yield
   elif name == SELECT_SKIP:
     with mock.patch.object(_conditional, "step_or_keep", _lax_cond_skip):

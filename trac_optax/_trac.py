@@ -17,6 +17,7 @@ from trac_optax import _conditional
 from trac_optax import _validation
 from trac_optax._erfi import erfi
 from trac_optax._erfi import erfi_inv_sqrt2
+from trac_optax._inner_product import inner_product
 
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
 
@@ -64,39 +65,6 @@ def _tuner_dtype(params: optax.Params) -> np.dtype:
 def _offset_dtype(param_dtype: Any) -> np.dtype:
   """The offset accumulates in at least float32 so bf16/f16 runs keep moving."""
   return np.dtype(jnp.promote_types(param_dtype, jnp.float32))
-
-
-# Leaves of at most this many entries (16 KiB of float32) share one inner
-# product over their concatenation: one kernel for all the biases and small
-# kernels instead of one to three each (RL nets have many small leaves, and
-# at their size a step is bound by kernel launches, not bytes). Larger leaves
-# keep a reduction each: concatenating them would write and read a copy.
-_CONCATENATED_LEAF_SIZE = 1 << 12
-
-
-def _inner_product(grads: optax.Updates, delta: optax.Params,
-                   dtype: np.dtype) -> jax.Array:
-  """``<grads, delta>`` over the whole tree, accumulated in at least float32.
-
-  An elementwise product and sum rather than ``jnp.vdot``: matrix units may
-  run a dot product at reduced precision by default, a sum never does.
-  Leaves of at most ``_CONCATENATED_LEAF_SIZE`` entries are concatenated
-  (per accumulation dtype) and reduced together.
-  """
-  total = jnp.zeros((), dtype)
-  small: dict[np.dtype, list[tuple[jax.Array, jax.Array]]] = {}
-  for g, d in zip(jax.tree.leaves(grads), jax.tree.leaves(delta)):
-    acc = np.dtype(jnp.promote_types(d.dtype, g.dtype))
-    if g.size <= _CONCATENATED_LEAF_SIZE:
-      small.setdefault(acc, []).append((g, d))
-    else:
-      total = total + jnp.sum(g.astype(acc) * d.astype(acc)).astype(dtype)
-  for acc, pairs in small.items():
-    flat = lambda xs, acc=acc: jnp.concatenate(
-        [jnp.ravel(x).astype(acc) for x in xs])
-    gs, ds = zip(*pairs)
-    total = total + jnp.sum(flat(gs) * flat(ds)).astype(dtype)
-  return total
 
 
 def total_scale(tuner_scales: jax.Array) -> jax.Array:
@@ -407,7 +375,7 @@ def trac(
     params = jax.tree.map(jnp.asarray, params)
     tuner_dtype = state.v.dtype
 
-    h = _inner_product(updates, state.delta, tuner_dtype)
+    h = inner_product(updates, state.delta, tuner_dtype)
     finite = jnp.isfinite(h)
 
     # The step takes every traced value as an argument (none closed over),

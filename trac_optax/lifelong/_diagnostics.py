@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 import trac_optax
-from trac_optax._trac import _inner_product as inner_product
+from trac_optax._inner_product import inner_product
 
 DIAGNOSTICS = ("skipped", "delta_norm", "h_last", "h_mean", "h_max_abs",
                "entropy", "updates", "transitions")

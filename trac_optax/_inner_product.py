@@ -1,0 +1,168 @@
+"""TRAC's ``h = <grads, delta>`` over a param tree, one scalar per seed in vmap.
+
+``h`` must be complete before anything else of the step is known (the skip,
+the tuners, S), so its reductions are a pass of their own, and at RL sizes
+their form matters:
+
+* Unbatched, leaves of at most :data:`CONCATENATED_LEAF_SIZE` entries are
+  concatenated and reduced together (one kernel for all the biases and small
+  kernels); larger leaves reduce one each (concatenating them would write a
+  copy).
+* Under ``jax.vmap`` (seeds), a ``custom_vmap`` rule chooses by the batched
+  sizes, which the function being vmapped cannot see: a leaf of 1,200
+  entries per seed is 9,600 over 8 seeds, too big to concatenate (the copy
+  is seed-major). And XLA:CPU (jax 0.10.2) reduces ``[lanes, n]`` to
+  ``[lanes]`` at about half the rate it reduces the same bytes to a scalar
+  once there are several lanes of tens of thousands of entries, so on CPU
+  such a leaf sums rows of its own last axis first, then the row sums
+  (``benchmarks/step_time_rl.py``, the row ``trac(adam), one-pass lanes``).
+
+Derivatives are written out (``custom_vmap`` has none): the tangent of
+``<g, d>`` is ``<g', d> + <g, d'>``, in plain reductions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CONCATENATED_LEAF_SIZE = 1 << 12
+"""Leaves of at most this many entries (over all seeds, under vmap) share one
+reduction: 16 KiB of float32, where a step is bound by kernel launches."""
+
+TWO_STAGE_LANES = 4
+TWO_STAGE_LANE_SIZE = 1 << 15
+"""On CPU, a batched leaf of at least ``TWO_STAGE_LANES`` seeds of at least
+``TWO_STAGE_LANE_SIZE`` entries each sums its rows first (measured crossover
+on the 2-core Xeon: 4 lanes of 40k entries, 8 of 35k)."""
+
+_MIN_ROW = 128
+_MAX_ROW = 1 << 12
+
+
+def inner_product(grads: Any, delta: Any, dtype: Any) -> jax.Array:
+  """``<grads, delta>`` over two trees of the same structure.
+
+  Each leaf's product is accumulated in the promotion of its two dtypes (at
+  least float32 for TRAC's float32 ``delta``); the total is in ``dtype``. An
+  elementwise product and sum rather than ``jnp.vdot``: matrix units may run
+  a dot product at reduced precision by default, a sum never does.
+  """
+  return _inner_product(np.dtype(dtype), tuple(jax.tree.leaves(grads)),
+                        tuple(jax.tree.leaves(delta)))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _inner_product(dtype: np.dtype, grads: Sequence[jax.Array],
+                   delta: Sequence[jax.Array]) -> jax.Array:
+  return _batched_by_lanes(dtype)(grads, delta)
+
+
+@_inner_product.defjvp
+def _inner_product_jvp(dtype: np.dtype, primals: tuple[Any, ...],
+                       tangents: tuple[Any, ...]) -> tuple[Any, Any]:
+  grads, delta = primals
+  grads_dot, delta_dot = tangents
+  out = _inner_product(dtype, grads, delta)
+  out_dot = (_leaf_by_leaf(grads_dot, delta, dtype)
+             + _leaf_by_leaf(grads, delta_dot, dtype))
+  return out, out_dot
+
+
+def _leaf_by_leaf(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
+                  dtype: np.dtype) -> jax.Array:
+  total = jnp.zeros((), dtype)
+  for g, d in zip(grads, delta):
+    acc = _accumulation_dtype(g, d)
+    total = total + jnp.sum(g.astype(acc) * d.astype(acc)).astype(dtype)
+  return total
+
+
+def _accumulation_dtype(g: jax.Array, d: jax.Array) -> np.dtype:
+  return np.dtype(jnp.promote_types(d.dtype, g.dtype))
+
+
+def _batched_by_lanes(dtype: np.dtype) -> Any:
+  @jax.custom_batching.custom_vmap
+  def reduce(grads: Sequence[jax.Array],
+             delta: Sequence[jax.Array]) -> jax.Array:
+    return _reduce(grads, delta, dtype, lanes=None)
+
+  @reduce.def_vmap
+  def rule(axis_size: int, in_batched: list[Any], grads: Sequence[jax.Array],
+           delta: Sequence[jax.Array]) -> tuple[jax.Array, bool]:
+    grads_batched, delta_batched = in_batched
+    # An unbatched operand gets a leading axis of 1 and broadcasts.
+    lift = lambda xs, batched: [x if b else x[None] for x, b in zip(xs, batched)]
+    return _reduce(lift(grads, grads_batched), lift(delta, delta_batched),
+                   dtype, lanes=axis_size), True
+
+  return reduce
+
+
+def _reduce(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
+            dtype: np.dtype, lanes: int | None) -> jax.Array:
+  """The sum, or with ``lanes``, one sum per lane of axis 0 (of 1 or lanes)."""
+  total = jnp.zeros(() if lanes is None else (lanes,), dtype)
+  small: dict[np.dtype, list[tuple[jax.Array, jax.Array]]] = {}
+  for g, d in zip(grads, delta):
+    acc = _accumulation_dtype(g, d)
+    size = int(np.prod(np.broadcast_shapes(g.shape, d.shape)))
+    if size <= CONCATENATED_LEAF_SIZE:
+      small.setdefault(acc, []).append((g, d))
+    else:
+      product = g.astype(acc) * d.astype(acc)
+      total = total + _lane_sums(product, lanes).astype(dtype)
+  for acc, pairs in small.items():
+    gs, ds = zip(*pairs)
+    product = _flat(gs, acc, lanes) * _flat(ds, acc, lanes)
+    total = total + _lane_sums(product, lanes).astype(dtype)
+  return total
+
+
+def _flat(xs: Sequence[jax.Array], acc: np.dtype,
+          lanes: int | None) -> jax.Array:
+  """The leaves raveled and concatenated (per lane, lanes first)."""
+  if lanes is None:
+    return jnp.concatenate([jnp.ravel(x).astype(acc) for x in xs])
+  return jnp.concatenate(
+      [jnp.broadcast_to(x.reshape(x.shape[0], -1),
+                        (lanes, x[0].size)).astype(acc) for x in xs], axis=1)
+
+
+def _lane_sums(product: jax.Array, lanes: int | None) -> jax.Array:
+  if lanes is None:
+    return jnp.sum(product)
+  axes = tuple(range(1, product.ndim))
+  one_pass = lambda p: jnp.sum(p, axis=axes)
+  row = _row_length(product)
+  if row is None:
+    return one_pass(product)
+
+  def rows_first(product: jax.Array) -> jax.Array:
+    rows = product.reshape(product.shape[0], -1, row).sum(axis=-1)
+    # Without the barrier XLA merges the two sums back into one pass.
+    return jax.lax.optimization_barrier(rows).sum(axis=-1)
+
+  return jax.lax.platform_dependent(
+      product, cpu=rows_first, default=one_pass)
+
+
+def _row_length(product: jax.Array) -> int | None:
+  """The row to sum first, or None where one pass is as fast (see above)."""
+  lanes, per_lane = product.shape[0], product[0].size
+  if lanes < TWO_STAGE_LANES or per_lane < TWO_STAGE_LANE_SIZE:
+    return None
+  last = product.shape[-1] if product.ndim > 2 else 0
+  if _MIN_ROW <= last <= _MAX_ROW:
+    return last
+  # A power of two that divides the lane (reshaping a lane is free).
+  row = _MAX_ROW
+  while row >= _MIN_ROW and per_lane % row:
+    row //= 2
+  return row if row >= _MIN_ROW else None
