@@ -6,7 +6,9 @@ loop. At these sizes a step is bound by the number of kernels (fusions) it
 runs, not by memory traffic, and under ``vmap`` TRAC's skip of non-finite
 steps has a batched predicate. A plain ``lax.cond`` would become a select
 there (the row ``trac(adam), select skip`` times that, beside the two
-conditionals TRAC uses instead).
+conditionals TRAC uses instead), and its inner product reduces one sum per
+seed (the row ``trac(adam), one-pass lanes`` reduces every leaf in one pass,
+where TRAC sums the rows of long lanes first on CPU).
 
 Each case is a param tree: the PPO policy and value networks of the lifelong
 harness (CartPole-v1, 2 MLPs of 3 x 128), and trees of about 1e5 and 1e6

@@ -1,0 +1,187 @@
+"""``h = <grads, delta>``: alone, under ``vmap`` (one per seed) and differentiated.
+
+Every value is compared with a float64 NumPy sum of the same products, lane
+by lane, so a batched rule that mixes lanes up, drops a leaf, or sums rows of
+the wrong length fails here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given
+from hypothesis import settings
+
+import trac_optax
+from trac_optax._inner_product import inner_product
+
+# Per-seed leaf shapes: small leaves (concatenated), a 0-d leaf, long lanes
+# summed rows first on CPU (a 2-D leaf, a 1-D leaf of a power-of-two
+# multiple, one whose last axis is too short to be a row) and a 1-D leaf of
+# prime length (one pass).
+SHAPES = {"small": (5, 7), "bias": (128,), "scalar": (), "kernel": (200, 180),
+          "flat": (3 * 4096 * 3,), "thin": (20000, 3), "prime": (40009,)}
+
+
+def _tree(lanes, seed, dtype=jnp.float32):
+  keys = jax.random.split(jax.random.key(seed), len(SHAPES))
+  lead = () if lanes is None else (lanes,)
+  return {name: jax.random.normal(k, lead + shape, dtype)
+          for k, (name, shape) in zip(keys, SHAPES.items())}
+
+
+def _numpy_sums(grads, delta, lanes):
+  """float64 sums of the products, one per lane (axis 0), or one in all."""
+  total = 0.0 if lanes is None else np.zeros(lanes)
+  for g, d in zip(jax.tree.leaves(grads), jax.tree.leaves(delta)):
+    product = np.asarray(g, np.float64) * np.asarray(d, np.float64)
+    if lanes is None:
+      total = total + product.sum()
+    else:
+      total = total + product.reshape(lanes, -1).sum(axis=1)
+  return total
+
+
+def _close(got, want, size):
+  # float32 accumulation of n products of unit normals: rounding error grows
+  # like eps sqrt(n); a dropped leaf or a lane mixed up moves a sum by about
+  # sqrt(n), 1e4 times more than this tolerance.
+  tol = 64 * np.finfo(np.float32).eps * np.sqrt(size)
+  np.testing.assert_allclose(np.asarray(got, np.float64), want,
+                             rtol=0, atol=tol)
+
+
+TOTAL_SIZE = sum(int(np.prod(s)) for s in SHAPES.values())
+
+
+def test_unbatched_matches_numpy():
+  grads, delta = _tree(None, 1), _tree(None, 2)
+  got = jax.jit(lambda g, d: inner_product(g, d, jnp.float32))(grads, delta)
+  assert got.shape == () and got.dtype == jnp.float32
+  _close(got, _numpy_sums(grads, delta, None), TOTAL_SIZE)
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
+def test_vmapped_lanes_match_numpy(lanes):
+  grads, delta = _tree(lanes, 1), _tree(lanes, 2)
+  h = jax.jit(jax.vmap(lambda g, d: inner_product(g, d, jnp.float32)))
+  got = h(grads, delta)
+  assert got.shape == (lanes,) and got.dtype == jnp.float32
+  _close(got, _numpy_sums(grads, delta, lanes), TOTAL_SIZE)
+
+
+def test_unbatched_grads_with_batched_delta():
+  lanes = 4
+  grads, delta = _tree(None, 1), _tree(lanes, 2)
+  h = jax.vmap(lambda g, d: inner_product(g, d, jnp.float32), in_axes=(None, 0))
+  got = jax.jit(h)(grads, delta)
+  shared = jax.tree.map(lambda g: np.broadcast_to(g, (lanes,) + g.shape), grads)
+  _close(got, _numpy_sums(shared, delta, lanes), TOTAL_SIZE)
+
+
+def test_nested_vmap_matches_numpy():
+  grads, delta = _tree(8, 1), _tree(8, 2)
+  split = lambda t: jax.tree.map(lambda x: x.reshape((2, 4) + x.shape[1:]), t)
+  h = lambda g, d: inner_product(g, d, jnp.float32)
+  got = jax.jit(jax.vmap(jax.vmap(h)))(split(grads), split(delta))
+  _close(got.reshape(8), _numpy_sums(grads, delta, 8), TOTAL_SIZE)
+
+
+def test_bfloat16_grads_accumulate_in_float32_per_lane():
+  lanes = 4
+  grads, delta = _tree(lanes, 1, jnp.bfloat16), _tree(lanes, 2)
+  got = jax.jit(jax.vmap(lambda g, d: inner_product(g, d, jnp.float32)))(
+      grads, delta)
+  _close(got, _numpy_sums(grads, delta, lanes), TOTAL_SIZE)
+
+
+@settings(max_examples=12, deadline=None)
+@given(lanes=st.integers(1, 9), rows=st.integers(1, 300),
+       row=st.sampled_from([1, 3, 127, 128, 256, 4096, 5000]))
+def test_any_lane_shape_matches_numpy(lanes, rows, row):
+  key_g, key_d = jax.random.split(jax.random.key(lanes * 1000 + rows))
+  grads = {"w": jax.random.normal(key_g, (lanes, rows, row))}
+  delta = {"w": jax.random.normal(key_d, (lanes, rows, row))}
+  got = jax.jit(jax.vmap(lambda g, d: inner_product(g, d, jnp.float32)))(
+      grads, delta)
+  _close(got, _numpy_sums(grads, delta, lanes), rows * row)
+
+
+def _derivative_inputs():
+  return _tree(4, 1), _tree(4, 2)
+
+
+def test_grad_of_vmap_and_vmap_of_grad_match_the_analytic_gradient():
+  grads, delta = _derivative_inputs()
+  loss = lambda g, d: inner_product(g, d, jnp.float32) ** 2
+  h = np.asarray(jax.vmap(lambda g, d: inner_product(g, d, jnp.float32))(
+      grads, delta), np.float64)
+  outer = jax.jit(jax.grad(lambda g, d: jnp.sum(jax.vmap(loss)(g, d)),
+                           argnums=(0, 1)))(grads, delta)
+  inner = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1))))(grads, delta)
+  for got in (outer, inner):
+    d_grads, d_delta = got
+    for name in SHAPES:
+      lane_h = h.reshape((4,) + (1,) * len(SHAPES[name]))
+      # d(h^2)/dg = 2 h d and d(h^2)/dd = 2 h g, lane by lane.
+      np.testing.assert_allclose(d_grads[name], 2 * lane_h * delta[name],
+                                 rtol=1e-4, atol=1e-3)
+      np.testing.assert_allclose(d_delta[name], 2 * lane_h * grads[name],
+                                 rtol=1e-4, atol=1e-3)
+
+
+def test_jvp_is_the_inner_product_of_the_tangents():
+  grads, delta = _derivative_inputs()
+  g_dot, d_dot = _tree(4, 3), _tree(4, 4)
+  h = lambda g, d: inner_product(g, d, jnp.float32)
+  _, out_dot = jax.jit(lambda *a: jax.jvp(jax.vmap(h), a[:2], a[2:]))(
+      grads, delta, g_dot, d_dot)
+  want = (_numpy_sums(g_dot, delta, 4) + _numpy_sums(grads, d_dot, 4))
+  _close(out_dot, want, 2 * TOTAL_SIZE)
+
+
+def _reduce_output_shapes(fn, *args):
+  hlo = jax.jit(fn).lower(*args).compile().as_text()
+  return set(re.findall(r"= f32\[([\d,]*)\]\S* reduce\(", hlo))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU rule")
+def test_long_lanes_sum_rows_first_on_cpu_and_short_ones_in_one_pass():
+  h = jax.vmap(lambda g, d: inner_product(g, d, jnp.float32))
+  many = {"w": jnp.ones((8, 200, 180))}
+  # One reduction per lane and row (8 x 200), then one per lane.
+  assert "8,200" in _reduce_output_shapes(h, many, many)
+  few = {"w": jnp.ones((2, 200, 180))}
+  short = {"w": jnp.ones((8, 20, 180))}
+  for tree in (few, short):
+    lanes = tree["w"].shape[0]
+    assert _reduce_output_shapes(h, tree, tree) <= {str(lanes), ""}
+
+
+def test_vmapped_trac_with_long_lanes_matches_each_seed_alone():
+  seeds, steps = 4, 4
+  tx = trac_optax.trac(optax.adam(0.05))
+  params = {"w": 0.1 * jax.random.normal(jax.random.key(0), (seeds, 200, 180)),
+            "b": jnp.zeros((seeds, 180))}
+  grads_at = lambda p, t: jax.tree.map(lambda x: jnp.sin(3 * x + t), p)
+
+  def run(update, params, state):
+    for t in range(steps):
+      updates, state = update(grads_at(params, t), state, params)
+      params = optax.apply_updates(params, updates)
+    return params, state
+
+  batched = run(jax.jit(jax.vmap(tx.update)), params, jax.vmap(tx.init)(params))
+  for seed in range(seeds):
+    alone = jax.tree.map(lambda x, seed=seed: x[seed], params)
+    want = run(jax.jit(tx.update), alone, tx.init(alone))
+    got = jax.tree.map(lambda x, seed=seed: x[seed], batched)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-5,
+                                 atol=1e-7)
