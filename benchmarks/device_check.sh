@@ -2,14 +2,15 @@
 # One short run of the benchmarks on whatever device JAX finds (a GPU if
 # jax[cuda] is installed), from the repository root, all outputs in $OUT:
 #
-#   OUT=/tmp/out bash benchmarks/device_check.sh          # about 5 minutes
+#   OUT=/tmp/out bash benchmarks/device_check.sh          # about 6 minutes
 #   OUT=/tmp/out FAST=1 bash benchmarks/device_check.sh   # a smoke run
 #
 # Needs jax, optax, chex, flax, numpy, scipy, matplotlib, tqdm, six, and for
 # erfi.py mpmath, for speed.py gymnax (with gymnasium, cloudpickle,
-# farama-notifications, seaborn, pandas). Writes at most 8 files:
+# farama-notifications, seaborn, pandas). Writes at most 10 files:
 # step_time_<platform>.{md,json}, step_time_rl_<platform>.{md,json},
-# erfi_<platform>.{md,json}, speed.md, device_check.log (the device, the
+# lane_sums_<platform>.{md,json}, erfi_<platform>.{md,json}, speed.md,
+# device_check.log (the device, the
 # lax.cond host-transfer check, and every script's stderr).
 set -u
 OUT="${OUT:?set OUT to the output folder}"
@@ -33,15 +34,17 @@ if [ "$FAST" = 1 ]; then
   step 120 python benchmarks/skip_transfer_check.py --params 1e4 >> "$LOG"
   step 120 python benchmarks/step_time.py --smoke --out "$OUT" > /dev/null
   step 200 python benchmarks/step_time_rl.py --smoke --out "$OUT" > /dev/null
+  step 60 python benchmarks/lane_sums.py --smoke --out "$OUT" > /dev/null
   step 120 python benchmarks/erfi.py --smoke --out "$OUT" > /dev/null
   step 300 python results/control/speed.py --optimizers adam,trac --seeds 1 --rounds 2 \
     --iterations 2 > "$OUT/speed.md"
 else
-  # Time limits add up to 5.7 minutes.
+  # Time limits add up to 6.3 minutes.
   step 40 python benchmarks/skip_transfer_check.py --params 1e5 >> "$LOG"
   step 80 python benchmarks/step_time.py --sizes 1e5,1e7 --rounds 10 --out "$OUT" > /dev/null
   step 110 python benchmarks/step_time_rl.py --rounds 10 \
     --cases "PPO;1e5 params, 10;1e6 params, 50" --out "$OUT" > /dev/null
+  step 40 python benchmarks/lane_sums.py --out "$OUT" > /dev/null
   step 30 python benchmarks/erfi.py --out "$OUT" > /dev/null
   step 80 python results/control/speed.py --optimizers adam,trac > "$OUT/speed.md"
 fi

@@ -377,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   rounds = args.rounds or (2 if args.smoke else 20)
   names = [*OPTIMIZERS, *(FLATTENED if args.flatten else ())]
+  if jax.default_backend() != "cpu":
+    names.remove(ONE_PASS)  # the same program as trac(adam) off the CPU
   chosen = cases(args.smoke)
   if args.cases:
     prefixes = [c.strip() for c in args.cases.split(";")]

@@ -129,6 +129,17 @@ def test_step_time_rl_reports_every_mode_with_fusions_and_traffic(
   assert step_time_rl["targets"]
 
 
+def test_lane_sums_reports_every_form_of_every_case(tmp_path):
+  results = _run_smoke("lane_sums.py", tmp_path)
+  assert results["results"]
+  for case in results["results"]:
+    forms = case["forms"]
+    assert set(forms) == {"one pass", "rows first", "trac_optax", "scalar"}
+    assert all(_positive(f["median_us"]) and _positive(f["over_scalar"])
+               for f in forms.values())
+    assert forms["scalar"]["over_scalar"] == 1.0
+
+
 def test_the_skip_moves_nothing_to_the_host():
   """The compiled step has no host transfer or callback, and steps run under
   ``jax.transfer_guard("disallow")`` with the skip branch taken."""

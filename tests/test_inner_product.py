@@ -157,11 +157,22 @@ def test_long_lanes_sum_rows_first_on_cpu_and_short_ones_in_one_pass():
   many = {"w": jnp.ones((8, 200, 180))}
   # One reduction per lane and row (8 x 200), then one per lane.
   assert "8,200" in _reduce_output_shapes(h, many, many)
+  # A long 1-D lane is cut into rows that divide it (125000 = 40 x 3125).
+  flat = {"w": jnp.ones((8, 125000))}
+  assert "8,40" in _reduce_output_shapes(h, flat, flat)
   few = {"w": jnp.ones((2, 200, 180))}
   short = {"w": jnp.ones((8, 20, 180))}
   for tree in (few, short):
     lanes = tree["w"].shape[0]
     assert _reduce_output_shapes(h, tree, tree) <= {str(lanes), ""}
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU cliff")
+def test_one_lane_is_reduced_to_a_scalar():
+  # XLA:CPU reduces [1, n] to [1] many times slower than to a scalar.
+  h = jax.vmap(lambda g, d: inner_product(g, d, jnp.float32))
+  for tree in ({"w": jnp.ones((1, 20000))}, {"w": jnp.ones((1, 300, 300))}):
+    assert _reduce_output_shapes(h, tree, tree) == {""}
 
 
 def test_vmapped_trac_with_long_lanes_matches_each_seed_alone():

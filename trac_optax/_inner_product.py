@@ -11,11 +11,12 @@ their form matters:
 * Under ``jax.vmap`` (seeds), a ``custom_vmap`` rule chooses by the batched
   sizes, which the function being vmapped cannot see: a leaf of 1,200
   entries per seed is 9,600 over 8 seeds, too big to concatenate (the copy
-  is seed-major). And XLA:CPU (jax 0.10.2) reduces ``[lanes, n]`` to
-  ``[lanes]`` at about half the rate it reduces the same bytes to a scalar
-  once there are several lanes of tens of thousands of entries, so on CPU
-  such a leaf sums rows of its own last axis first, then the row sums
-  (``benchmarks/step_time_rl.py``, the row ``trac(adam), one-pass lanes``).
+  is seed-major). XLA:CPU (jax 0.10.2) reduces ``[lanes, n]`` to ``[lanes]``
+  at about half the rate it reduces the same bytes to a scalar once there
+  are several lanes of tens of thousands of entries, so on CPU such a leaf
+  sums rows of its own last axis first, then the row sums; and it reduces
+  ``[1, n]`` many times slower still, so a single lane is reduced as a
+  scalar (``benchmarks/lane_sums.py`` times each form).
 
 Derivatives are written out (``custom_vmap`` has none): the tangent of
 ``<g, d>`` is ``<g', d> + <g, d'>``, in plain reductions.
@@ -138,6 +139,10 @@ def _flat(xs: Sequence[jax.Array], acc: np.dtype,
 def _lane_sums(product: jax.Array, lanes: int | None) -> jax.Array:
   if lanes is None:
     return jnp.sum(product)
+  if product.shape[0] == 1:
+    # One lane (one seed, or operands no seed has): the scalar reduction.
+    # XLA:CPU reduces [1, n] over its last axis up to 17x slower (n = 1e6).
+    return jnp.sum(product).reshape(1)
   axes = tuple(range(1, product.ndim))
   one_pass = lambda p: jnp.sum(p, axis=axes)
   row = _row_length(product)
@@ -161,8 +166,6 @@ def _row_length(product: jax.Array) -> int | None:
   last = product.shape[-1] if product.ndim > 2 else 0
   if _MIN_ROW <= last <= _MAX_ROW:
     return last
-  # A power of two that divides the lane (reshaping a lane is free).
-  row = _MAX_ROW
-  while row >= _MIN_ROW and per_lane % row:
-    row //= 2
-  return row if row >= _MIN_ROW else None
+  # Else the longest row that divides the lane (reshaping a lane is free).
+  return next((row for row in range(_MAX_ROW, _MIN_ROW - 1, -1)
+               if per_lane % row == 0), None)
