@@ -85,6 +85,15 @@ def test_unbatched_grads_with_batched_delta():
   _close(got, _numpy_sums(shared, delta, lanes), TOTAL_SIZE)
 
 
+@pytest.mark.parametrize("lanes", [0, 1, 4])
+def test_empty_leaves_and_no_lanes(lanes):
+  tree = {"empty": jnp.ones((lanes, 0)), "hollow": jnp.ones((lanes, 0, 50000)),
+          "long": jnp.full((lanes, 40000), 0.5), "small": jnp.ones((lanes, 3))}
+  got = jax.jit(jax.vmap(lambda g, d: inner_product(g, d, jnp.float32)))(
+      tree, tree)
+  np.testing.assert_array_equal(np.asarray(got), np.full(lanes, 10003.0))
+
+
 def test_nested_vmap_matches_numpy():
   grads, delta = _tree(8, 1), _tree(8, 2)
   split = lambda t: jax.tree.map(lambda x: x.reshape((2, 4) + x.shape[1:]), t)

@@ -25,6 +25,7 @@ Derivatives are written out (``custom_vmap`` has none): the tangent of
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,9 +132,11 @@ def _flat(xs: Sequence[jax.Array], acc: np.dtype,
   """The leaves raveled and concatenated (per lane, lanes first)."""
   if lanes is None:
     return jnp.concatenate([jnp.ravel(x).astype(acc) for x in xs])
+  # Sizes spelled out, not -1: a vmap may have no lane at all.
+  per_lane = lambda x: math.prod(x.shape[1:])
   return jnp.concatenate(
-      [jnp.broadcast_to(x.reshape(x.shape[0], -1),
-                        (lanes, x[0].size)).astype(acc) for x in xs], axis=1)
+      [jnp.broadcast_to(x.reshape(x.shape[0], per_lane(x)),
+                        (lanes, per_lane(x))).astype(acc) for x in xs], axis=1)
 
 
 def _lane_sums(product: jax.Array, lanes: int | None) -> jax.Array:
@@ -160,7 +163,7 @@ def _lane_sums(product: jax.Array, lanes: int | None) -> jax.Array:
 
 def _row_length(product: jax.Array) -> int | None:
   """The row to sum first, or None where one pass is as fast (see above)."""
-  lanes, per_lane = product.shape[0], product[0].size
+  lanes, per_lane = product.shape[0], math.prod(product.shape[1:])
   if lanes < TWO_STAGE_LANES or per_lane < TWO_STAGE_LANE_SIZE:
     return None
   last = product.shape[-1] if product.ndim > 2 else 0
