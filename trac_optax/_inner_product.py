@@ -72,18 +72,11 @@ def _tree_inner_product_jvp(dtype: np.dtype, primals: tuple[Any, ...],
   grads, delta = primals
   grads_dot, delta_dot = tangents
   out = _tree_inner_product(dtype, grads, delta)
-  out_dot = (_leaf_by_leaf(grads_dot, delta, dtype)
-             + _leaf_by_leaf(grads, delta_dot, dtype))
+  # The unbatched form, in plain (transposable) operations; an enclosing
+  # vmap batches them as it would any other.
+  out_dot = (_reduce(grads_dot, delta, dtype, lanes=None)
+             + _reduce(grads, delta_dot, dtype, lanes=None))
   return out, out_dot
-
-
-def _leaf_by_leaf(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
-                  dtype: np.dtype) -> jax.Array:
-  total = jnp.zeros((), dtype)
-  for g, d in zip(grads, delta):
-    acc = _accumulation_dtype(g, d)
-    total = total + jnp.sum(g.astype(acc) * d.astype(acc)).astype(dtype)
-  return total
 
 
 def _accumulation_dtype(g: jax.Array, d: jax.Array) -> np.dtype:
@@ -152,14 +145,16 @@ def _lane_sums(product: jax.Array, lanes: int | None) -> jax.Array:
   row = _row_length(product)
   if row is None:
     return one_pass(product)
-
-  def rows_first(product: jax.Array) -> jax.Array:
-    rows = product.reshape(product.shape[0], -1, row).sum(axis=-1)
-    # Without the barrier XLA merges the two sums back into one pass.
-    return jax.lax.optimization_barrier(rows).sum(axis=-1)
-
   return jax.lax.platform_dependent(
-      product, cpu=rows_first, default=one_pass)
+      product, cpu=lambda p: rows_first(p, row), default=one_pass)
+
+
+def rows_first(product: jax.Array, row: int) -> jax.Array:
+  """Per-lane sums of ``product`` (lanes first): rows of ``row`` entries,
+  then the row sums."""
+  rows = product.reshape(product.shape[0], -1, row).sum(axis=-1)
+  # Without the barrier XLA merges the two sums back into one pass.
+  return jax.lax.optimization_barrier(rows).sum(axis=-1)
 
 
 def _row_length(product: jax.Array) -> int | None:
