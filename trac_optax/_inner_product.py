@@ -108,8 +108,8 @@ def _reduce(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
   small: dict[np.dtype, list[tuple[jax.Array, jax.Array]]] = {}
   for g, d in zip(grads, delta):
     acc = _accumulation_dtype(g, d)
-    size = int(np.prod(np.broadcast_shapes(g.shape, d.shape)))
-    if size <= CONCATENATED_LEAF_SIZE:
+    size = _static_size(g.shape, d.shape)
+    if size is not None and size <= CONCATENATED_LEAF_SIZE:
       small.setdefault(acc, []).append((g, d))
     else:
       product = g.astype(acc) * d.astype(acc)
@@ -119,6 +119,15 @@ def _reduce(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
     product = _flat(gs, acc, lanes) * _flat(ds, acc, lanes)
     total = total + _lane_sums(product, lanes).astype(dtype)
   return total
+
+
+def _static_size(*shapes: tuple[Any, ...]) -> int | None:
+  """Entries of the shapes' broadcast, or None when a dimension is symbolic
+  (a shape-polymorphic ``jax.export``): such a leaf takes the general form,
+  correct at any size."""
+  if not all(isinstance(dim, int) for shape in shapes for dim in shape):
+    return None
+  return math.prod(np.broadcast_shapes(*shapes))
 
 
 def _flat(xs: Sequence[jax.Array], acc: np.dtype,
@@ -159,6 +168,8 @@ def rows_first(product: jax.Array, row: int) -> jax.Array:
 
 def _row_length(product: jax.Array) -> int | None:
   """The row to sum first, or None where one pass is as fast (see above)."""
+  if _static_size(product.shape) is None:
+    return None
   lanes, per_lane = product.shape[0], math.prod(product.shape[1:])
   if lanes < TWO_STAGE_LANES or per_lane < TWO_STAGE_LANE_SIZE:
     return None
