@@ -119,6 +119,13 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
   return p25, p50, p75
 
 
+def command(script: str, argv: list[str] | None) -> str:
+  """The command line of this run, as the results record it:
+  ``python benchmarks/<script> <args>`` (``argv`` None: the process's own)."""
+  args = argv if argv is not None else sys.argv[1:]
+  return " ".join(["python", f"benchmarks/{pathlib.Path(script).name}", *args])
+
+
 def write(out: pathlib.Path, stem: str, payload: dict[str, Any],
           markdown: str) -> tuple[pathlib.Path, pathlib.Path]:
   """Writes ``<stem>.json`` and ``<stem>.md`` into ``out``; returns both paths."""

@@ -178,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
            for dtype in NAIVE_DTYPES}
   payload = {
       "machine": info,
-      "command": "python benchmarks/erfi.py" + " ".join(
-          [""] + (argv if argv is not None else sys.argv[1:])),
+      "command": _common.command(__file__, argv),
       "accuracy": acc,
       "throughput_size": size,
       "throughput": speed,

@@ -26,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import math
 import pathlib
 import sys
 import time
@@ -76,7 +77,7 @@ def run_case(lanes: int, shape: tuple[int, ...], rounds: int,
              smoke: bool) -> dict[str, Any]:
   keys = jax.random.split(jax.random.key(lanes), 2)
   g, d = (jax.random.normal(k, (lanes, *shape)) for k in keys)
-  size = lanes * int(jnp.prod(jnp.asarray(shape)))
+  size = lanes * math.prod(shape)
   reps = 1 if smoke else max(1, int(2e7 / size))
   loops = {name: _loop(form, reps) for name, form in FORMS.items()}
   for loop in loops.values():
@@ -129,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{lanes} x {shape}: done", file=sys.stderr, flush=True)
   payload = {
       "machine": info,
-      "command": "python benchmarks/lane_sums.py" + " ".join(
-          [""] + (argv if argv is not None else sys.argv[1:])),
+      "command": _common.command(__file__, argv),
       "rounds": rounds, "results": results,
   }
   _common.publish(args.out, f"lane_sums_{info['platform']}", payload,

@@ -514,8 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr)
   payload = {
       "machine": info,
-      "command": "python benchmarks/step_time.py" + " ".join(
-          [""] + (argv if argv is not None else sys.argv[1:])),
+      "command": _common.command(__file__, argv),
       "rounds": rounds,
       "skipped": "" if port is not None else f"the authors' JAX port ({why})",
       "results": results,

@@ -395,8 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr, flush=True)
   payload = {
       "machine": info,
-      "command": "python benchmarks/step_time_rl.py" + " ".join(
-          [""] + (argv if argv is not None else sys.argv[1:])),
+      "command": _common.command(__file__, argv),
       "rounds": rounds, "results": results, "targets": targets(results),
   }
   text = markdown(payload)
