@@ -144,9 +144,12 @@ def test_meta_gradient_under_vmap_matches_each_seed():
   vmap_of_grad = jax.jit(jax.vmap(jax.grad(loss_after_steps)))(shifts)
   grad_of_vmap = jax.jit(jax.grad(
       lambda s: jnp.sum(jax.vmap(loss_after_steps)(s))))(shifts)
+  # One jitted function for every seed: jax.grad makes a new function, so a
+  # jit of it inside the loop would compile again for each seed.
+  grad_alone = jax.jit(jax.grad(loss_after_steps))
   for got in (vmap_of_grad, grad_of_vmap):
     for seed in range(3):
-      want = jax.jit(jax.grad(loss_after_steps))(shifts[seed])
+      want = grad_alone(shifts[seed])
       np.testing.assert_allclose(np.asarray(got[seed]), np.asarray(want),
                                  rtol=1e-5)
     assert np.all(np.isfinite(np.asarray(got)[[0, 2]]))
