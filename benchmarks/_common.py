@@ -5,6 +5,7 @@ Not part of the package: the scripts in ``benchmarks/`` import it by path.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib.util
 import json
@@ -109,6 +110,17 @@ def authors_jax_port() -> tuple[ModuleType | None, str]:
   except Exception as error:  # noqa: BLE001 - any failure means: skip it.
     return None, f"loading {path} failed: {error!r}"
   return module, ""
+
+
+def positive_int(text: str) -> int:
+  """An argparse type: a whole number of at least 1 (rounds, iterations)."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"{text!r} is not at least 1")
+  return value
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:

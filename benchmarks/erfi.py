@@ -152,13 +152,18 @@ def markdown(payload: dict[str, Any]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def parser() -> argparse.ArgumentParser:
+  """The command line (also read by ``tests/test_device_check.py``)."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--smoke", action="store_true",
+                 help="few points and rounds: checks the script runs")
+  p.add_argument("--out", type=pathlib.Path, default=_common.RESULTS,
+                 help="folder for erfi_<platform>.json and .md")
+  return p
+
+
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--smoke", action="store_true",
-                      help="few points and rounds: checks the script runs")
-  parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS,
-                      help="folder for erfi_<platform>.json and .md")
-  args = parser.parse_args(argv)
+  args = parser().parse_args(argv)
   points = 2_000 if args.smoke else 100_000
   size, rounds = (10_000, 2) if args.smoke else (1_000_000, 15)
 

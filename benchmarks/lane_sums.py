@@ -114,14 +114,19 @@ def markdown(payload: dict[str, Any]) -> str:
   return "\n".join(lines + [""])
 
 
+def parser() -> argparse.ArgumentParser:
+  """The command line (also read by ``tests/test_device_check.py``)."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--smoke", action="store_true",
+                 help="two tiny cases, two rounds: checks the script runs")
+  p.add_argument("--rounds", type=_common.positive_int, default=None,
+                 help="timed rounds (default 15, smoke 2)")
+  p.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
+  return p
+
+
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--smoke", action="store_true",
-                      help="two tiny cases, two rounds: checks the script runs")
-  parser.add_argument("--rounds", type=int, default=None,
-                      help="timed rounds (default 15, smoke 2)")
-  parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
-  args = parser.parse_args(argv)
+  args = parser().parse_args(argv)
   rounds = args.rounds or (2 if args.smoke else 15)
   info = _common.machine()
   results = []

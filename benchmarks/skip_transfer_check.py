@@ -65,10 +65,16 @@ def _time(step, params, state, grads, calls=200):
   return 1e6 * float(np.median(samples))
 
 
+def parser() -> argparse.ArgumentParser:
+  """The command line (also read by ``tests/test_device_check.py``)."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--params", type=float, default=1e5,
+                 help="param count of the trac(adam) step checked")
+  return p
+
+
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--params", type=float, default=1e5)
-  args = parser.parse_args(argv)
+  args = parser().parse_args(argv)
   device = jax.devices()[0]
   print(f"### lax.cond skip and host transfers ({device.platform})\n")
   print(f"Device: {jax.device_count()}x {device.device_kind}, jax "

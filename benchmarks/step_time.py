@@ -475,23 +475,40 @@ def markdown(payload: dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
+def _sizes(text: str) -> tuple[float, ...]:
+  """An argparse type: comma-separated param counts, each at least 1."""
+  try:
+    sizes = tuple(float(n) for n in text.split(","))
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a comma-separated list of param counts") from None
+  if not all(n >= 1 for n in sizes):
+    raise argparse.ArgumentTypeError(f"{text!r}: every size must be >= 1")
+  return sizes
+
+
+def parser() -> argparse.ArgumentParser:
+  """The command line (also read by ``tests/test_device_check.py``)."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--big", action="store_true", help="also 1e8 params")
+  p.add_argument("--smoke", action="store_true",
+                 help="tiny sizes and few rounds: checks the script runs")
+  p.add_argument("--rounds", type=_common.positive_int, default=None,
+                 help="timed rounds per size (default 30, smoke 2)")
+  p.add_argument("--sizes", type=_sizes, default=None,
+                 help="comma-separated param counts instead of "
+                      "1e5,1e6,1e7 (e.g. 1e5,1e7)")
+  p.add_argument("--out", type=pathlib.Path, default=_common.RESULTS,
+                 help="folder for step_time_<platform>.json and .md")
+  return p
+
+
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--big", action="store_true", help="also 1e8 params")
-  parser.add_argument("--smoke", action="store_true",
-                      help="tiny sizes and few rounds: checks the script runs")
-  parser.add_argument("--rounds", type=int, default=None,
-                      help="timed rounds per size (default 30, smoke 2)")
-  parser.add_argument("--sizes", default=None,
-                      help="comma-separated param counts instead of "
-                           "1e5,1e6,1e7 (e.g. 1e5,1e7)")
-  parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS,
-                      help="folder for step_time_<platform>.json and .md")
-  args = parser.parse_args(argv)
+  args = parser().parse_args(argv)
 
   sizes = (2e3,) if args.smoke else SIZES + ((BIG,) if args.big else ())
   if args.sizes:
-    sizes = tuple(float(n) for n in args.sizes.split(","))
+    sizes = args.sizes
   rounds = args.rounds or (2 if args.smoke else 30)
   port, why = _common.authors_jax_port()
   if port is None:

@@ -362,27 +362,51 @@ def markdown(payload: dict[str, Any]) -> str:
   return "\n".join(lines + [""])
 
 
+def chosen_cases(prefixes: str | None, smoke: bool) -> list[Case]:
+  """The cases whose names start with one of the ';'-separated ``prefixes``
+  (all of them for None). A prefix that names no case is an error: a typo
+  would otherwise drop a case from the table without a word."""
+  every = cases(smoke)
+  if prefixes is None:
+    return every
+  wanted = [p.strip() for p in prefixes.split(";")]
+  unknown = [p for p in wanted
+             if not p or not any(c.name.startswith(p) for c in every)]
+  if unknown:
+    raise ValueError(
+        f"--cases: {', '.join(map(repr, unknown))} starts no case name; the "
+        f"cases{' (with --smoke)' if smoke else ''} are "
+        f"{', '.join(repr(c.name) for c in every)}")
+  return [c for c in every if any(c.name.startswith(p) for p in wanted)]
+
+
+def parser() -> argparse.ArgumentParser:
+  """The command line (also read by ``tests/test_device_check.py``)."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--smoke", action="store_true",
+                 help="one tiny case, few rounds: checks the script runs")
+  p.add_argument("--rounds", type=_common.positive_int, default=None,
+                 help="timed rounds per case (default 20, smoke 2)")
+  p.add_argument("--cases", default=None,
+                 help="case-name prefixes to run, separated by ';' "
+                      "(e.g. 'PPO;1e5 params, 10')")
+  p.add_argument("--flatten", action="store_true",
+                 help="also time optax.flatten around adam and trac(adam)")
+  p.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
+  return p
+
+
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--smoke", action="store_true",
-                      help="one tiny case, few rounds: checks the script runs")
-  parser.add_argument("--rounds", type=int, default=None,
-                      help="timed rounds per case (default 20, smoke 2)")
-  parser.add_argument("--cases", default=None,
-                      help="case-name prefixes to run, separated by ';' "
-                           "(e.g. 'PPO;1e5 params, 10')")
-  parser.add_argument("--flatten", action="store_true",
-                      help="also time optax.flatten around adam and trac(adam)")
-  parser.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
-  args = parser.parse_args(argv)
+  command_line = parser()
+  args = command_line.parse_args(argv)
+  try:
+    chosen = chosen_cases(args.cases, args.smoke)
+  except ValueError as error:
+    command_line.error(str(error))
   rounds = args.rounds or (2 if args.smoke else 20)
   names = [*OPTIMIZERS, *(FLATTENED if args.flatten else ())]
   if jax.default_backend() != "cpu":
     names.remove(ONE_PASS)  # the same program as trac(adam) off the CPU
-  chosen = cases(args.smoke)
-  if args.cases:
-    prefixes = [c.strip() for c in args.cases.split(";")]
-    chosen = [c for c in chosen if any(c.name.startswith(p) for p in prefixes)]
   info = _common.machine()
   results = []
   for case in chosen:

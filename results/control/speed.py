@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from trac_optax.lifelong import OPTIMIZERS
 from trac_optax.lifelong import PPO
 from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import make_optimizer
@@ -78,17 +79,49 @@ def interleaved_rates(config: LifelongConfig, names: list[str],
   return rates, compile_seconds
 
 
-def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--optimizers", default="adam,trac,mechanic")
-  parser.add_argument("--seeds", default="1,2,8")
-  parser.add_argument("--iterations", type=int, default=5,
-                      help="iterations per timed call")
-  parser.add_argument("--rounds", type=int, default=10)
-  args = parser.parse_args(argv)
+def parser() -> argparse.ArgumentParser:
+  """The command line (also read by ``tests/test_device_check.py``)."""
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--optimizers", default="adam,trac,mechanic",
+                 help="comma-separated names of trac_optax.lifelong.OPTIMIZERS"
+                      " (adam and none are always timed)")
+  p.add_argument("--seeds", default="1,2,8",
+                 help="comma-separated numbers of vmapped seeds")
+  p.add_argument("--iterations", type=int, default=5,
+                 help="iterations per timed call")
+  p.add_argument("--rounds", type=int, default=10)
+  return p
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+  """The arguments, checked before anything compiles: an unknown optimizer or
+  a count below 1 stops the run here, not after the first compilations."""
+  command_line = parser()
+  args = command_line.parse_args(argv)
   names = args.optimizers.split(",")
-  names = ["adam", *(n for n in names if n not in ("adam", NO_OPTIMIZER)),
-           NO_OPTIMIZER]
+  unknown = [n for n in names if n not in OPTIMIZERS and n != NO_OPTIMIZER]
+  if unknown:
+    command_line.error(f"--optimizers: unknown {', '.join(map(repr, unknown))};"
+                       f" choose from {', '.join(OPTIMIZERS)}")
+  args.optimizers = ["adam", *(n for n in names if n not in ("adam",
+                                                             NO_OPTIMIZER)),
+                     NO_OPTIMIZER]
+  try:
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+  except ValueError:
+    command_line.error(f"--seeds: {args.seeds!r} is not a comma-separated "
+                       "list of whole numbers")
+  for flag, values in (("--seeds", args.seeds),
+                       ("--iterations", [args.iterations]),
+                       ("--rounds", [args.rounds])):
+    if min(values) < 1:
+      command_line.error(f"{flag} must be at least 1; got {min(values)}")
+  return args
+
+
+def main(argv: list[str] | None = None) -> None:
+  args = parse(argv)
+  names = args.optimizers
   device = jax.devices()[0]
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
         f"{os.cpu_count()} CPU cores, device {jax.device_count()}x "
@@ -100,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "/ adam, median [min, max] over rounds | optimizer's own time "
         "/ adam's |")
   print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-  for seeds in (int(s) for s in args.seeds.split(",")):
+  for seeds in args.seeds:
     config = LifelongConfig(num_seeds=seeds, num_tasks=2,
                             iterations_per_task=args.iterations,
                             protocol="fixed")

@@ -1,0 +1,113 @@
+"""``benchmarks/device_check.sh`` runs unchanged on a device it has one try on.
+
+The script is run on a GPU rarely and with little time, so a typo in one of
+its command lines (an unknown flag, a case name that matches nothing) would
+cost the run. Here every command line it holds, in both its fast and its full
+branch, is parsed by the script it calls, as that script's ``main`` would,
+without running anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import re
+import shlex
+import subprocess
+from types import ModuleType
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEVICE_CHECK = ROOT / "benchmarks" / "device_check.sh"
+SCRIPTS = ("benchmarks/skip_transfer_check.py", "benchmarks/step_time.py",
+           "benchmarks/step_time_rl.py", "benchmarks/lane_sums.py",
+           "benchmarks/erfi.py", "results/control/speed.py")
+
+
+def _load(script: str) -> ModuleType:
+  path = ROOT / script
+  spec = importlib.util.spec_from_file_location(
+      "device_check_" + path.stem, path)
+  assert spec is not None and spec.loader is not None
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _branches() -> dict[str, list[tuple[int, str, list[str]]]]:
+  """``{"fast": [...], "full": [...]}``: (time limit, script, args) per step."""
+  text = DEVICE_CHECK.read_text()
+  fast, full = text.split('if [ "$FAST" = 1 ]; then', 1)[1].split("\nelse\n", 1)
+  full = full.split("\nfi\n", 1)[0]
+  out = {}
+  for name, body in (("fast", fast), ("full", full)):
+    body = body.replace("\\\n", " ")  # continued lines
+    steps = re.findall(r"^\s*step (\d+) python (\S+\.py)([^>\n]*)", body,
+                       flags=re.MULTILINE)
+    out[name] = [(int(limit), script,
+                  shlex.split(args.replace('"$OUT"', "/tmp/device-check-out")))
+                 for limit, script, args in steps]
+  return out
+
+
+def test_the_script_is_valid_bash():
+  subprocess.run(["bash", "-n", str(DEVICE_CHECK)], check=True)
+
+
+@pytest.mark.parametrize("branch", ["fast", "full"])
+def test_every_command_line_parses(branch):
+  steps = _branches()[branch]
+  assert tuple(script for _, script, _ in steps) == SCRIPTS
+  for _, script, args in steps:
+    module = _load(script)
+    if script.endswith("speed.py"):
+      parsed = module.parse(args)
+    else:
+      parsed = module.parser().parse_args(args)
+    if script.endswith("step_time_rl.py"):
+      assert module.chosen_cases(parsed.cases, parsed.smoke)
+
+
+def test_the_full_run_fits_the_time_its_header_gives():
+  limits = sum(limit for limit, _, _ in _branches()["full"])
+  minutes = re.search(r"Time limits add up to ([\d.]+) minutes",
+                      DEVICE_CHECK.read_text())
+  assert minutes is not None
+  assert round(limits / 60, 1) == float(minutes.group(1))
+  assert limits <= 400  # with the machine's start, inside 15 device-minutes
+
+
+def test_a_case_that_matches_nothing_stops_step_time_rl(capsys):
+  module = _load("benchmarks/step_time_rl.py")
+  with pytest.raises(SystemExit) as stopped:
+    module.main(["--cases", "PPO;1e5 parms, 10", "--out", "/nonexistent"])
+  assert stopped.value.code == 2
+  message = capsys.readouterr().err
+  assert "'1e5 parms, 10' starts no case name" in message
+  assert "'1e5 params, 10 leaves'" in message  # the names to choose from
+  # Under --smoke the only case is the tiny one: naming another is an error.
+  with pytest.raises(ValueError, match="with --smoke"):
+    module.chosen_cases("PPO", smoke=True)
+  assert [c.name for c in module.chosen_cases("PPO; 1e6", smoke=False)] == [
+      "PPO CartPole", "1e6 params, 10 leaves", "1e6 params, 50 leaves"]
+
+
+@pytest.mark.parametrize("script,args,words", [
+    ("benchmarks/step_time.py", ["--rounds", "0"], "'0' is not at least 1"),
+    ("benchmarks/step_time.py", ["--sizes", "1e5,x"],
+     "is not a comma-separated list of param counts"),
+    ("benchmarks/lane_sums.py", ["--rounds", "two"],
+     "'two' is not a whole number"),
+    ("results/control/speed.py", ["--optimizers", "adam,tracc"],
+     "--optimizers: unknown 'tracc'; choose from adam, trac"),
+    ("results/control/speed.py", ["--seeds", "1,0"],
+     "--seeds must be at least 1; got 0"),
+])
+def test_bad_arguments_stop_before_anything_runs(script, args, words, capsys):
+  module = _load(script)
+  with pytest.raises(SystemExit) as stopped:
+    module.main(args)
+  assert stopped.value.code == 2
+  assert words in capsys.readouterr().err
+
