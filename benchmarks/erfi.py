@@ -33,13 +33,10 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-
-jax.config.update("jax_enable_x64", True)  # float64 rows need it.
-
-import jax.numpy as jnp  # noqa: E402
-import mpmath  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy.special  # noqa: E402
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import scipy.special
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _common  # noqa: E402  (a sibling module, not an installed package)
@@ -164,6 +161,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
   args = parser().parse_args(argv)
+  # In main, not at import: importing the script (tests/test_device_check.py
+  # reads its parser) must leave the process's JAX configuration alone.
+  jax.config.update("jax_enable_x64", True)  # float64 rows need it.
   points = 2_000 if args.smoke else 100_000
   size, rounds = (10_000, 2) if args.smoke else (1_000_000, 15)
 

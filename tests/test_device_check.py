@@ -16,6 +16,7 @@ import shlex
 import subprocess
 from types import ModuleType
 
+import jax
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -26,12 +27,16 @@ SCRIPTS = ("benchmarks/skip_transfer_check.py", "benchmarks/step_time.py",
 
 
 def _load(script: str) -> ModuleType:
+  """The script as a module. Loading it must not touch JAX's configuration
+  (this process runs other tests after this one)."""
   path = ROOT / script
   spec = importlib.util.spec_from_file_location(
       "device_check_" + path.stem, path)
   assert spec is not None and spec.loader is not None
   module = importlib.util.module_from_spec(spec)
+  x64 = jax.config.jax_enable_x64
   spec.loader.exec_module(module)
+  assert jax.config.jax_enable_x64 == x64, f"importing {script} changed x64"
   return module
 
 
