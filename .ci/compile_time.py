@@ -5,10 +5,12 @@
 
 It listens to JAX's own compile events (``jax.monitoring``: tracing, lowering
 to MLIR, and XLA's backend compile) and charges each to the test running at
-the time, then prints the total against the tests' own durations and the tests
-that compile longest, with their compile counts and the functions compiled
-more than once (a jit of a fresh ``jax.grad`` or ``lambda`` in a loop misses
-the cache). Compilations inside a test's subprocesses are not seen. Under
+the time (compilations while collecting count as "(outside any test)"), then
+prints the total against the tests' own durations and the tests that compile
+longest, with their compile counts and the names compiled more than once: one
+program compiled again (a jit of a fresh ``jax.grad`` or ``lambda`` in a loop
+misses the cache), or different programs of one name (Adam's and TRAC's
+training task). Compilations inside a test's subprocesses are not seen. Under
 ``pytest-xdist`` each worker writes its figures to a temporary folder and the
 controlling process reports them all.
 """
