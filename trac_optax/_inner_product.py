@@ -121,11 +121,16 @@ def _reduce(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
   return total
 
 
+def _is_static(*shapes: tuple[Any, ...]) -> bool:
+  """Whether every dimension is an int, not symbolic (a shape-polymorphic
+  ``jax.export``): a symbolic leaf takes the general form, correct at any
+  size."""
+  return all(isinstance(dim, int) for shape in shapes for dim in shape)
+
+
 def _static_size(*shapes: tuple[Any, ...]) -> int | None:
-  """Entries of the shapes' broadcast, or None when a dimension is symbolic
-  (a shape-polymorphic ``jax.export``): such a leaf takes the general form,
-  correct at any size."""
-  if not all(isinstance(dim, int) for shape in shapes for dim in shape):
+  """Entries of the shapes' broadcast, or None when a dimension is symbolic."""
+  if not _is_static(*shapes):
     return None
   return math.prod(np.broadcast_shapes(*shapes))
 
@@ -168,7 +173,7 @@ def rows_first(product: jax.Array, row: int) -> jax.Array:
 
 def _row_length(product: jax.Array) -> int | None:
   """The row to sum first, or None where one pass is as fast (see above)."""
-  if _static_size(product.shape) is None:
+  if not _is_static(product.shape):
     return None
   lanes, per_lane = product.shape[0], math.prod(product.shape[1:])
   if lanes < TWO_STAGE_LANES or per_lane < TWO_STAGE_LANE_SIZE:
