@@ -31,7 +31,9 @@ def no_training(monkeypatch):
     (["--tasks", "-3"], "must be a positive integer, got -3"),
     (["--iterations-per-task", "0"], "must be a positive integer, got 0"),
     (["--seeds", "two"], "'two' is not an integer"),
-    (["--learning-rate", "0"], "must be positive, got 0.0"),
+    (["--learning-rate", "0"], "must be positive and finite, got 0.0"),
+    (["--learning-rate", "inf"], "must be positive and finite, got inf"),
+    (["--seed", "-1"], "seed must be an integer in [0, 2**32), got -1"),
     (["--num-steps", "4", "--num-envs", "2"], "minibatch_size (32) exceeds"),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path, capsys,

@@ -29,7 +29,12 @@ def captured(monkeypatch):
     (["--network", "cnn"], "--network cnn needs image observations"),
     (["--env", "Craftax-Classic", "--network", "cnn"], "needs image"),
     (["--shrink", "1.5"], "must be in [0, 1], got 1.5"),
-    (["--l2init-strength", "-1"], "must be non-negative, got -1.0"),
+    (["--l2init-strength", "-1"], "must be non-negative and finite, got -1.0"),
+    (["--l2init-strength", "inf"], "must be non-negative and finite, got inf"),
+    (["--perturb-scale", "nan"], "must be non-negative and finite, got nan"),
+    # argparse takes it; shrink_and_perturb refuses it, before any training.
+    (["--optimizers", "adam,shrink_perturb", "--perturb-every", str(2**40)],
+     "`every` to be a positive int below 2**31"),
     (["--perturb-scale", "x"], "'x' is not a number"),
     (["--perturb-every", "0"], "must be a positive integer, got 0"),
     (["--optimizers", "adam,resets"], "unknown optimizer 'resets'"),

@@ -114,4 +114,4 @@ def test_the_command_line_refuses_a_negative_penalty(tmp_path, capsys):
   with pytest.raises(SystemExit) as exit_info:
     _cli.main(["--logit-penalty", "-1", "--out", str(tmp_path)])
   assert exit_info.value.code == 2
-  assert "must be non-negative, got -1.0" in capsys.readouterr().err
+  assert "must be non-negative and finite, got -1.0" in capsys.readouterr().err

@@ -33,14 +33,8 @@ def _positive_int(text: str) -> int:
   return value
 
 
-def _positive_float(text: str) -> float:
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-  if not value > 0:
-    raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-  return value
+_positive_float = _cli_options.number(0.0, low_open=True,
+                                     message="must be positive and finite")
 
 
 def _optimizer_list(text: str) -> list[str]:
@@ -133,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   _cli_options.apply_suite_defaults(parser, argv)
   args = parser.parse_args(argv)
   _cli_options.check(parser, args)
-  try:
+  try:  # every value checked before anything compiles
     config = suite_config(
         args.env, num_seeds=args.seeds, num_tasks=args.tasks,
         iterations_per_task=args.iterations_per_task, num_envs=args.num_envs,
@@ -141,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed, layer_norm=args.layer_norm, network=args.network,
         logit_penalty=args.logit_penalty,
         **_cli_options.protocol_overrides(args))
+    optimizers = {name: _cli_options.optimizer_for(name, config.learning_rate,
+                                                   args)
+                  for name in args.optimizers}
   except ValueError as error:
     parser.error(str(error))
   _check_writable(parser, args.out)
@@ -157,8 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       sys.argv[1:] if argv is None else argv)])
   runs = []
   table = ""
-  for name in args.optimizers:
-    optimizer = _cli_options.optimizer_for(name, config.learning_rate, args)
+  for name, optimizer in optimizers.items():
     run = run_lifelong(config, optimizer, name=name, progress=not args.quiet)
     print(f"{name}: compiled in {run.compile_seconds:.1f} s, trained in "
           f"{run.train_seconds:.1f} s ({run.steps_per_second:,.0f} env "

@@ -7,6 +7,7 @@ baseline's strengths are declared in one place.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 import optax
@@ -22,15 +23,18 @@ from trac_optax.lifelong._suites import check_env
 from trac_optax.lifelong._suites import gymnasium_id
 
 
-def _number(low: float, high: float = float("inf"), *, message: str):
-  """An argparse type: a float in ``[low, high]``, else ``message``."""
+def number(low: float, high: float = math.inf, *, message: str,
+           low_open: bool = False):
+  """An argparse type: a finite float in ``[low, high]`` (``(low, high]``
+  with ``low_open``), else ``message``."""
 
   def parse(text: str) -> float:
     try:
       value = float(text)
     except ValueError:
       raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not low <= value <= high:
+    above = low < value if low_open else low <= value
+    if not (above and value <= high and math.isfinite(value)):
       raise argparse.ArgumentTypeError(f"{message}, got {value}")
     return value
 
@@ -45,8 +49,8 @@ def env_name(text: str) -> str:
     raise argparse.ArgumentTypeError(f"invalid choice: {error}") from None
 
 
-_fraction = _number(0.0, 1.0, message="must be in [0, 1]")
-_non_negative = _number(0.0, message="must be non-negative")
+_fraction = number(0.0, 1.0, message="must be in [0, 1]")
+_non_negative = number(0.0, message="must be non-negative and finite")
 
 
 def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:

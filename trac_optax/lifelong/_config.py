@@ -4,10 +4,79 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
+
+import numpy as np
 
 from trac_optax.lifelong._episodes import PAPER
 from trac_optax.lifelong._episodes import PROTOCOLS
+
+_COUNTS = ("num_seeds", "num_tasks", "iterations_per_task", "num_envs",
+           "num_steps", "max_steps_in_episode", "hidden", "layers", "epochs",
+           "minibatch_size")
+"""Fields that are positive integers."""
+
+# Real fields: (low, high, low excluded, what the error message asks for).
+_REALS = {
+    "learning_rate": (0.0, math.inf, True, "a finite number > 0"),
+    "reward_scale": (0.0, math.inf, True, "a finite number > 0"),
+    "clip_eps": (0.0, math.inf, True, "a finite number > 0"),
+    "offset_std": (0.0, math.inf, False, "a finite number >= 0"),
+    "vf_coef": (0.0, math.inf, False, "a finite number >= 0"),
+    "ent_coef": (0.0, math.inf, False, "a finite number >= 0"),
+    "logit_penalty": (0.0, math.inf, False,
+                      "a finite number >= 0 (0 turns the penalty off)"),
+    "gamma": (0.0, 1.0, False, "a number in [0, 1]"),
+    "gae_lambda": (0.0, 1.0, False, "a number in [0, 1]"),
+}
+
+
+def _scalar(value: object, kinds: str) -> np.ndarray | None:
+  """``value`` as a 0-d array if it is a real scalar of a dtype kind in
+  ``kinds`` (Python, NumPy or JAX), else None; bools and strings are not
+  numbers here."""
+  if isinstance(value, (str, bytes)):
+    return None
+  try:
+    array = np.asarray(value)
+  except (TypeError, ValueError):  # e.g. a ragged list
+    return None
+  return array if array.ndim == 0 and array.dtype.kind in kinds else None
+
+
+def _seed(value: object) -> int:
+  # Without x64, jax.random.key keeps a seed's low 32 bits: 2**32 + 5 would
+  # silently repeat seed 5, and -1 repeat 2**32 - 1.
+  array = _scalar(value, "iu")
+  if array is None or not 0 <= int(array) < 2**32:
+    raise ValueError(f"seed must be an integer in [0, 2**32), got {value!r} "
+                     "(jax.random.key keeps only a seed's low 32 bits, so "
+                     "other values would repeat one of these)")
+  return int(array)
+
+
+def _count(name: str, value: object) -> int:
+  array = _scalar(value, "iu")
+  if array is None or int(array) < 1:
+    raise ValueError(f"{name} must be a positive integer, got {value!r}")
+  return int(array)
+
+
+def _real(name: str, value: object, low: float, high: float, low_open: bool,
+          what: str) -> float:
+  array = _scalar(value, "iuf")
+  number = math.nan if array is None else float(array)
+  inside = (low < number if low_open else low <= number) and (
+      number <= high and math.isfinite(number))
+  if not inside:
+    raise ValueError(f"{name} must be {what}, got {value!r}")
+  return number
+
+
+def _flag(name: str, value: object) -> bool:
+  array = _scalar(value, "b")
+  if array is None:
+    raise ValueError(f"{name} must be True or False, got {value!r}")
+  return bool(array)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +106,10 @@ class LifelongConfig:
     episodes across iterations; GAE advantages (normalised per minibatch)
     and GAE value targets; every iteration makes ``epochs *
     num_minibatches`` updates.
+
+  Every field is checked when the config is built (a ``ValueError`` names
+  the field and what it must be), and NumPy or JAX scalars are stored as
+  Python numbers, so the config always writes to ``config.json``.
 
   Attributes:
     env: environment name (see :data:`trac_optax.lifelong.CONTROL_ENVS`).
@@ -69,7 +142,9 @@ class LifelongConfig:
       loss as it was. Unlike the entropy bonus, whose gradient vanishes with
       the policy's entropy, its gradient grows with the logits, so it can
       pull a policy that a task shift has saturated back to stochastic.
-    seed: the seeds' keys are split from ``jax.random.key(seed)``.
+    seed: the seeds' keys are split from ``jax.random.key(seed)``; in
+      ``[0, 2**32)`` (without x64, ``jax.random.key`` keeps a seed's low
+      32 bits, so larger seeds would repeat these).
     protocol: ``"fixed"`` or ``"paper"``, the collection (above).
   """
 
@@ -99,12 +174,19 @@ class LifelongConfig:
   logit_penalty: float = 0.0
 
   def __post_init__(self):
-    for name in ("num_seeds", "num_tasks", "iterations_per_task", "num_envs",
-                 "num_steps", "max_steps_in_episode", "hidden", "layers",
-                 "epochs", "minibatch_size"):
-      value = getattr(self, name)
-      if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    # NumPy and JAX scalars become Python ones: the config is written to
+    # config.json at the end of a run, and json cannot write a float32.
+    for name in _COUNTS:
+      self._set(name, _count(name, getattr(self, name)))
+    self._set("seed", _seed(self.seed))
+    for name, (low, high, low_open, what) in _REALS.items():
+      self._set(name, _real(name, getattr(self, name), low, high, low_open,
+                            what))
+    self._set("layer_norm", _flag("layer_norm", self.layer_norm))
+    for name in ("env", "network", "protocol"):
+      if not isinstance(getattr(self, name), str):
+        raise ValueError(f"{name} must be a string, got "
+                         f"{getattr(self, name)!r}")
     if self.minibatch_size > self.batch_size:
       raise ValueError(
           f"minibatch_size ({self.minibatch_size}) exceeds the batch of one "
@@ -121,13 +203,9 @@ class LifelongConfig:
           f"max_steps_in_episode ({self.max_steps_in_episode}); lower the cap "
           "(max_steps_in_episode), lengthen the rollout, or collect "
           "fixed-length rollouts with protocol='fixed'")
-    if not (isinstance(self.logit_penalty, numbers.Real)
-            and 0 <= self.logit_penalty < math.inf):
-      raise ValueError("logit_penalty must be a finite number >= 0 (0 turns "
-                       f"the penalty off), got {self.logit_penalty!r}")
-    for name in ("learning_rate", "reward_scale"):
-      if not getattr(self, name) > 0:
-        raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+
+  def _set(self, name: str, value: object) -> None:
+    object.__setattr__(self, name, value)  # frozen: only in __post_init__
 
   @property
   def batch_size(self) -> int:
