@@ -55,11 +55,13 @@ def report(folder: pathlib.Path) -> None:
 
 def merge(out: pathlib.Path, folders: list[pathlib.Path]) -> None:
   runs = [run for folder in folders for run in read_results(folder)]
-  if len({run.config for run in runs}) != 1:
-    sys.exit("the folders were run with different configurations")
   command = "python results/control/analyze.py --merge " + " ".join(
       map(str, [out, *folders]))
-  print(write_results(out, runs, command=command))
+  try:  # runs of other configurations, or two runs of one name
+    table = write_results(out, runs, command=command)
+  except ValueError as error:
+    sys.exit(f"cannot merge: {error}")
+  print(table)
 
 
 if __name__ == "__main__":

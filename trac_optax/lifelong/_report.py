@@ -138,6 +138,30 @@ def plot_scales(path: pathlib.Path, runs: Sequence[LifelongRun],
           f"{title}: learned scale S")
 
 
+def _check_runs(runs: Sequence[LifelongRun]) -> None:
+  """One folder holds runs of one configuration, each under its own name
+  (config.json keeps one configuration; names label the CSV's rows)."""
+  if not runs:
+    raise ValueError("write_results needs at least one run")
+  names = [run.name for run in runs]
+  repeated = sorted({name for name in names if names.count(name) > 1})
+  if repeated:
+    raise ValueError(
+        f"write_results got more than one run named "
+        f"{', '.join(map(repr, repeated))}; names label the rows of "
+        "iterations.csv and the columns of the summary, so give each run its "
+        "own (run_lifelong's name=)")
+  first = runs[0]
+  for run in runs[1:]:
+    if run.config != first.config:
+      fields = [f.name for f in dataclasses.fields(first.config)
+                if getattr(first.config, f.name) != getattr(run.config, f.name)]
+      raise ValueError(
+          f"write_results writes runs of one configuration, but run "
+          f"{run.name!r} differs from {first.name!r} in {', '.join(fields)}; "
+          "write each configuration to a folder of its own")
+
+
 def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
                   command: str = "", plots: bool = True) -> str:
   """Writes a results folder and returns the summary table.
@@ -158,7 +182,12 @@ def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
 
   Returns:
     The summary table as Markdown.
+
+  Raises:
+    ValueError: if ``runs`` is empty, two runs share a name, or the runs'
+      configurations differ (nothing is written then).
   """
+  _check_runs(runs)
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
   cfg = runs[0].config
