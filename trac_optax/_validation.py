@@ -24,25 +24,35 @@ def _concrete(value: Any) -> np.ndarray | None:
     return None
 
 
-def check_base_optimizer(base: Any) -> None:
-  if isinstance(base, optax.GradientTransformation):
+def check_transform(value: Any, expects: str, usage: str) -> None:
+  """Refuses anything but an Optax transform (an object with init and update).
+
+  ``expects`` begins the message (``"trac expects base_optimizer to be"``);
+  ``usage`` shows a call with ``{}`` where the transform goes, for the hint
+  given when ``value`` is a function that builds one (``optax.adam``).
+  """
+  if isinstance(value, optax.GradientTransformation):
     return
-  if callable(getattr(base, "init", None)) and callable(
-      getattr(base, "update", None)):
+  if callable(getattr(value, "init", None)) and callable(
+      getattr(value, "update", None)):
     return
   hint = ""
-  name = getattr(base, "__name__", None)
-  if callable(base) and name and getattr(optax, name, None) is base:
+  name = getattr(value, "__name__", None)
+  if callable(value) and name and getattr(optax, name, None) is value:
     hint = (f" `{name}` is a function, not a transform: call it first, e.g. "
-            f"trac(optax.{name}(learning_rate=1e-3)) rather than "
-            f"trac(optax.{name}).")
-  elif callable(base) and "GradientTransformation" in str(
-      getattr(base, "__annotations__", {}).get("return", "")):
+            f"{usage.format(f'optax.{name}(learning_rate=1e-3)')} rather than "
+            f"{usage.format(f'optax.{name}')}.")
+  elif callable(value) and "GradientTransformation" in str(
+      getattr(value, "__annotations__", {}).get("return", "")):
     hint = (f" `{name}` returns a transform: call it first, e.g. "
-            f"trac({name}(...)) rather than trac({name}).")
+            f"{usage.format(f'{name}(...)')} rather than {usage.format(name)}.")
   raise TypeError(
-      "trac expects base_optimizer to be an optax.GradientTransformation "
-      f"(an object with init and update), got {type(base).__name__}.{hint}")
+      f"{expects} an optax.GradientTransformation (an object with init and "
+      f"update), got {type(value).__name__}.{hint}")
+
+
+def check_base_optimizer(base: Any) -> None:
+  check_transform(base, "trac expects base_optimizer to be", "trac({})")
 
 
 def check_betas(betas: Any) -> None:

@@ -9,8 +9,12 @@ import optax
 import pytest
 
 import trac_optax
+from trac_optax.lifelong import PPO
+from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import make_optimizer
+from trac_optax.lifelong import make_suite
 from trac_optax.lifelong import optimizer_scale
+from trac_optax.lifelong import run_lifelong
 
 
 def _state_after_steps(tx, steps=5):
@@ -87,3 +91,34 @@ def test_trac_per_network_equals_one_trac_per_network_run_alone():
 def test_unknown_name():
   with pytest.raises(ValueError, match="choose from adam, trac, mechanic"):
     make_optimizer("adamw", 0.01)
+
+
+@pytest.mark.parametrize("optimizer,hint", [
+    (optax.adam, "`adam` is a function, not a transform: call it first, e.g. "
+     "run_lifelong(config, optax.adam(learning_rate=1e-3)) rather than "
+     "run_lifelong(config, optax.adam)."),
+    (3, "got int."),
+    (None, "got NoneType."),
+])
+def test_run_lifelong_refuses_what_is_not_a_transform(optimizer, hint,
+                                                      monkeypatch):
+  def forbidden(*args, **kwargs):
+    raise AssertionError("the run got as far as compiling")
+
+  monkeypatch.setattr(jax, "jit", forbidden)
+  with pytest.raises(TypeError) as error:
+    run_lifelong(LifelongConfig(num_seeds=1, num_tasks=1), optimizer,
+                 progress=False)
+  message = str(error.value)
+  assert message.startswith("run_lifelong expects optimizer to be a name from "
+                            "trac_optax.lifelong.OPTIMIZERS or an "
+                            "optax.GradientTransformation")
+  assert message.endswith(hint)
+
+
+def test_ppo_refuses_what_is_not_a_transform():
+  config = LifelongConfig(num_seeds=1)
+  with pytest.raises(TypeError, match=r"PPO expects optimizer to be an optax\."
+                     r"GradientTransformation .*e\.g\. PPO\(config, suite, "
+                     r"optax\.sgd\(learning_rate=1e-3\)\)"):
+    PPO(config, make_suite(config), optax.sgd)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from trac_optax._validation import check_transform
 from trac_optax.lifelong._baselines import independent_noise
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._diagnostics import delta_norm
@@ -113,6 +114,8 @@ class PPO:
 
   def __init__(self, config: LifelongConfig, suite: TaskSuite,
                optimizer: optax.GradientTransformation):
+    check_transform(optimizer, "PPO expects optimizer to be",
+                    "PPO(config, suite, {})")
     self.config = config
     self.suite = suite
     self.optimizer = optimizer

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from trac_optax._validation import check_transform
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._diagnostics import DIAGNOSTICS
 from trac_optax.lifelong._optimizers import make_optimizer
@@ -136,6 +137,9 @@ def run_lifelong(
   if isinstance(optimizer, str):
     name = name or optimizer
     optimizer = make_optimizer(optimizer, config.learning_rate)
+  check_transform(optimizer, "run_lifelong expects optimizer to be a name "
+                  "from trac_optax.lifelong.OPTIMIZERS or",
+                  "run_lifelong(config, {})")
   name = name or "custom"
   if suite is None:
     suite = make_suite(config)
