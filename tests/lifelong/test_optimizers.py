@@ -122,3 +122,20 @@ def test_ppo_refuses_what_is_not_a_transform():
                      r"GradientTransformation .*e\.g\. PPO\(config, suite, "
                      r"optax\.sgd\(learning_rate=1e-3\)\)"):
     PPO(config, make_suite(config), optax.sgd)
+
+
+@pytest.mark.parametrize("rate", [0.0, -1e-3, float("nan"), float("inf"),
+                                  "0.01", None])
+def test_make_optimizer_refuses_a_bad_learning_rate(rate):
+  with pytest.raises(ValueError, match="learning_rate must be a finite number "
+                     "> 0, got"):
+    make_optimizer("trac", rate)
+
+
+def test_make_optimizer_passes_a_schedule_on():
+  schedule = optax.linear_schedule(1e-2, 1e-3, 10)
+  tx = make_optimizer("adam", schedule)
+  params = {"w": jnp.ones(2)}
+  state = tx.init(params)
+  updates, _ = tx.update({"w": jnp.ones(2)}, state, params)
+  np.testing.assert_allclose(updates["w"], -1e-2, rtol=1e-5)

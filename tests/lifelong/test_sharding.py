@@ -10,6 +10,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 from jax.sharding import PartitionSpec
 
 from trac_optax.lifelong._sharding import seed_sharding
@@ -19,6 +20,12 @@ def test_one_device_keeps_every_seed():
   sharding = seed_sharding(6, jax.local_devices()[:1])
   assert sharding.mesh.devices.size == 1
   assert sharding.spec == PartitionSpec("seeds")
+
+
+@pytest.mark.parametrize("num_seeds", [0, -2, True, 2.0])
+def test_seed_counts_that_are_not_positive_integers_are_refused(num_seeds):
+  with pytest.raises(ValueError, match="num_seeds must be a positive integer"):
+    seed_sharding(num_seeds)
 
 
 def test_eight_devices_match_one(tmp_path):

@@ -68,3 +68,20 @@ def test_summary_table_rows():
   assert lines[5].split("|")[2].strip().startswith("8.0 [")
   assert lines[6].split("|")[2].strip().startswith("4.5 [3.0, 6.0]")
   assert lines[6].split("|")[3].strip() == "9.0 [9.0, 9.0]"
+
+
+@pytest.mark.parametrize("task_returns,message", [
+    ({}, "at least one optimizer"),
+    ({"adam": np.ones((2, 3)), "trac": np.ones((2, 4))}, "'trac': (2, 4)"),
+    ({"adam": np.ones((2, 3)), "trac": np.ones(3)}, "same number of tasks"),
+])
+def test_summary_table_refuses_returns_it_cannot_lay_out(task_returns,
+                                                         message):
+  with pytest.raises(ValueError) as error:
+    summary_table(task_returns)
+  assert message in str(error.value)
+
+
+def test_summary_table_takes_other_numbers_of_seeds():
+  table = summary_table({"adam": np.ones((2, 3)), "trac": np.full((5, 3), 2.0)})
+  assert "| all | 1.0 [1.0, 1.0] | 2.0 [2.0, 2.0] |" in table

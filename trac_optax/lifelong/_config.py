@@ -54,15 +54,19 @@ def _seed(value: object) -> int:
   return int(array)
 
 
-def _count(name: str, value: object) -> int:
+def checked_count(name: str, value: object) -> int:
+  """``value`` as an int if it is a positive integer, else a ValueError."""
   array = _scalar(value, "iu")
   if array is None or int(array) < 1:
     raise ValueError(f"{name} must be a positive integer, got {value!r}")
   return int(array)
 
 
-def _real(name: str, value: object, low: float, high: float, low_open: bool,
-          what: str) -> float:
+def checked_real(name: str, value: object, low: float, high: float,
+                 low_open: bool, what: str) -> float:
+  """``value`` as a float in ``[low, high]`` (``(low, high]`` with
+  ``low_open``) and finite, else a ValueError saying ``name`` must be
+  ``what``."""
   array = _scalar(value, "iuf")
   number = math.nan if array is None else float(array)
   inside = (low < number if low_open else low <= number) and (
@@ -177,11 +181,11 @@ class LifelongConfig:
     # NumPy and JAX scalars become Python ones: the config is written to
     # config.json at the end of a run, and json cannot write a float32.
     for name in _COUNTS:
-      self._set(name, _count(name, getattr(self, name)))
+      self._set(name, checked_count(name, getattr(self, name)))
     self._set("seed", _seed(self.seed))
     for name, (low, high, low_open, what) in _REALS.items():
-      self._set(name, _real(name, getattr(self, name), low, high, low_open,
-                            what))
+      self._set(name, checked_real(name, getattr(self, name), low, high,
+                                   low_open, what))
     self._set("layer_norm", _flag("layer_norm", self.layer_norm))
     for name in ("env", "network", "protocol"):
       if not isinstance(getattr(self, name), str):

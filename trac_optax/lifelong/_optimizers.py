@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from collections.abc import Hashable
 
@@ -11,6 +12,7 @@ import optax
 
 import trac_optax
 from trac_optax.lifelong import _baselines
+from trac_optax.lifelong._config import checked_real
 
 NETWORKS = ("actor", "critic")
 """The top-level keys of the harness's params: policy and value network."""
@@ -92,11 +94,15 @@ def make_optimizer(name: str, learning_rate: float,
   ``shrink_perturb``.
 
   Raises:
-    ValueError: for an unknown name.
+    ValueError: for an unknown name, or a learning rate that is a number
+      but not a finite positive one (a schedule, a callable, is passed on).
   """
   if name not in OPTIMIZERS:
     raise ValueError(f"unknown optimizer {name!r}; choose from "
                      f"{', '.join(OPTIMIZERS)} or pass an Optax transform")
+  if not callable(learning_rate):  # a schedule is optax's to check
+    learning_rate = checked_real("learning_rate", learning_rate, 0.0,
+                                 math.inf, True, "a finite number > 0")
   return OPTIMIZERS[name](learning_rate, **options)
 
 

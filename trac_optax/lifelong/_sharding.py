@@ -11,6 +11,8 @@ from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
 
+from trac_optax.lifelong._config import checked_count
+
 SEED_AXIS = "seeds"
 """Name of the mesh axis the seeds are sharded along."""
 
@@ -37,7 +39,11 @@ def seed_sharding(
 
   Returns:
     A ``NamedSharding`` over a 1-D mesh with axis :data:`SEED_AXIS`.
+
+  Raises:
+    ValueError: if ``num_seeds`` is not a positive integer.
   """
+  num_seeds = checked_count("num_seeds", num_seeds)
   devices = list(jax.devices() if devices is None else devices)
   count = math.gcd(num_seeds, len(devices))
   mesh = Mesh(np.array(devices[:count]), (SEED_AXIS,))

@@ -67,8 +67,20 @@ def summary_rows(
     ``(row label, {optimizer: Interval over seeds})`` for task 1, 2, ...,
     then ``all`` (mean over tasks per seed) and, with several tasks,
     ``2-N`` (tasks after the first shift).
+
+  Raises:
+    ValueError: if ``task_returns`` is empty, or its arrays are not 2-D with
+      one number of tasks.
   """
-  num_tasks = next(iter(task_returns.values())).shape[1]
+  shapes = {name: np.shape(r) for name, r in task_returns.items()}
+  if not shapes:
+    raise ValueError("the summary needs the returns of at least one optimizer")
+  if len({shape[1:] for shape in shapes.values()}) != 1 or any(
+      len(shape) != 2 for shape in shapes.values()):
+    raise ValueError(
+        "the summary needs one [num_seeds, num_tasks] array per optimizer, "
+        f"all with the same number of tasks; got shapes {shapes}")
+  num_tasks = next(iter(shapes.values()))[1]
   rows = [(str(t + 1), {name: bootstrap_ci(r[:, t])
                         for name, r in task_returns.items()})
           for t in range(num_tasks)]
