@@ -283,6 +283,8 @@ def trac(
       ``optax.lbfgs``; schedule-free's evaluation point) is refused at
       ``init``: under TRAC its iterate is :math:`\theta_\text{ref} +
       \Delta`, the caller's params :math:`\theta_\text{ref} + S\Delta`.
+      So is ``optax.MultiSteps``: accumulation wraps TRAC
+      (``optax.MultiSteps(trac(base), k)``).
     betas: discount factors of the tuners, one tuner per beta, each in
       ``(0, 1]``. Its length fixes the state's shape.
     s_init: initial scale: a tuner whose correlation ratio is

@@ -228,9 +228,10 @@ def check_state_fits(state: Any, state_type: type, params: Any,
           "params of other shapes.")
 
 
-# Base states that store values computed at the base's own iterate, for the
-# caller to use at the params it holds: under TRAC the caller holds other
-# params (theta_ref + S * delta), so these would be silently wrong.
+# Base states whose promise to the caller TRAC would silently break: values
+# computed at the base's own iterate for the caller to use at the params it
+# holds (under TRAC the caller holds theta_ref + S * delta), or params held
+# still while gradients accumulate (S would still move them every step).
 _UNSERVABLE_BASES = {
     "ScaleByZoomLinesearchState": (
         "a line search (e.g. optax.lbfgs) takes the loss value and gradient "
@@ -246,6 +247,12 @@ _UNSERVABLE_BASES = {
         "schedule-free's evaluation point (schedule_free_eval_params) is "
         "computed from its own iterate theta_ref + delta, which is not the "
         "params trac hands out, theta_ref + S * delta"),
+    "MultiStepsState": (
+        "gradient accumulation must wrap trac, not sit inside it: inside, the "
+        "base holds its iterate still between its k-th steps but trac's "
+        "scale S still changes the params at every micro-batch; use "
+        "optax.MultiSteps(trac(base), every_k_schedule=k), which is trac on a "
+        "k-times larger batch"),
 }
 
 

@@ -239,7 +239,12 @@ def test_factory_hint_only_for_factories():
      r"ScaleByBacktrackingLinesearchState"),
     (lambda: optax.contrib.schedule_free_adamw(1e-3),
      r"ScheduleFreeState.*schedule_free_eval_params"),
-], ids=["lbfgs", "backtracking", "schedule-free"])
+    (lambda: optax.MultiSteps(optax.adam(1e-3), every_k_schedule=4),
+     r"MultiStepsState.*optax\.MultiSteps\(trac\(base\), every_k_schedule"),
+    (lambda: optax.chain(optax.MultiSteps(optax.adam(1e-3), 2)
+                         .gradient_transformation()), r"MultiStepsState"),
+], ids=["lbfgs", "backtracking", "schedule-free", "multisteps",
+        "multisteps-in-chain"])
 def test_bases_that_assume_the_params_are_their_iterate(base, match):
   with pytest.raises(ValueError, match=rf"cannot wrap.*{match}"):
     trac_optax.trac(base()).init(PARAMS)
