@@ -62,11 +62,10 @@ def checked_count(name: str, value: object) -> int:
   return int(array)
 
 
-def checked_real(name: str, value: object, low: float, high: float,
-                 low_open: bool, what: str) -> float:
-  """``value`` as a float in ``[low, high]`` (``(low, high]`` with
-  ``low_open``) and finite, else a ValueError saying ``name`` must be
-  ``what``."""
+def checked_real(name: str, value: object) -> float:
+  """``value`` as a float if it is in the range ``_REALS`` gives field
+  ``name``, else a ValueError that names the field and the range."""
+  low, high, low_open, what = _REALS[name]
   array = _scalar(value, "iuf")
   number = math.nan if array is None else float(array)
   inside = (low < number if low_open else low <= number) and (
@@ -183,9 +182,8 @@ class LifelongConfig:
     for name in _COUNTS:
       self._set(name, checked_count(name, getattr(self, name)))
     self._set("seed", _seed(self.seed))
-    for name, (low, high, low_open, what) in _REALS.items():
-      self._set(name, checked_real(name, getattr(self, name), low, high,
-                                   low_open, what))
+    for name in _REALS:
+      self._set(name, checked_real(name, getattr(self, name)))
     self._set("layer_norm", _flag("layer_norm", self.layer_norm))
     for name in ("env", "network", "protocol"):
       if not isinstance(getattr(self, name), str):

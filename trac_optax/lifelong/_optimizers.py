@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from collections.abc import Hashable
 
@@ -101,8 +100,7 @@ def make_optimizer(name: str, learning_rate: float,
     raise ValueError(f"unknown optimizer {name!r}; choose from "
                      f"{', '.join(OPTIMIZERS)} or pass an Optax transform")
   if not callable(learning_rate):  # a schedule is optax's to check
-    learning_rate = checked_real("learning_rate", learning_rate, 0.0,
-                                 math.inf, True, "a finite number > 0")
+    learning_rate = checked_real("learning_rate", learning_rate)
   return OPTIMIZERS[name](learning_rate, **options)
 
 
