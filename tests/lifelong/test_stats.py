@@ -85,3 +85,17 @@ def test_summary_table_refuses_returns_it_cannot_lay_out(task_returns,
 def test_summary_table_takes_other_numbers_of_seeds():
   table = summary_table({"adam": np.ones((2, 3)), "trac": np.full((5, 3), 2.0)})
   assert "| all | 1.0 [1.0, 1.0] | 2.0 [2.0, 2.0] |" in table
+
+
+@pytest.mark.parametrize("values,options,message", [
+    (np.ones((3, 4)), {}, "one number per seed (a 1-D array), got shape (3, 4)"),
+    (2.0, {}, "got shape ()"),
+    ([1.0, 2.0], {"n_resamples": 0}, "n_resamples must be a positive int"),
+    ([1.0, 2.0], {"n_resamples": 1e4}, "n_resamples must be a positive int"),
+    ([1.0, 2.0], {"confidence": 1.0}, "confidence must be in (0, 1)"),
+])
+def test_bootstrap_ci_refuses_what_it_would_pool_or_cannot_resample(
+    values, options, message):
+  with pytest.raises(ValueError) as error:
+    bootstrap_ci(values, **options)
+  assert message in str(error.value)

@@ -38,13 +38,25 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *,
   Returns:
     An :class:`Interval`; all NaN when no value is finite.
 
+  Raises:
+    ValueError: if ``values`` is not 1-D, or ``confidence`` or
+      ``n_resamples`` is out of range.
+
   Examples:
     >>> bootstrap_ci([2.0, 2.0, 2.0])
     Interval(mean=2.0, low=2.0, high=2.0)
   """
   if not 0.0 < confidence < 1.0:
     raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-  x = np.asarray(values, dtype=np.float64).ravel()
+  if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or (
+      n_resamples < 1):
+    raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
+  x = np.asarray(values, dtype=np.float64)
+  if x.ndim != 1:
+    raise ValueError(
+        f"bootstrap_ci resamples one number per seed (a 1-D array), got shape "
+        f"{x.shape}; for [num_seeds, num_tasks] returns pass one task's column "
+        "or the mean over tasks per seed")
   x = x[~np.isnan(x)]
   if x.size == 0:
     return Interval(float("nan"), float("nan"), float("nan"))
