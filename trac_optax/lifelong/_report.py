@@ -151,6 +151,16 @@ def _check_runs(runs: Sequence[LifelongRun]) -> None:
         f"{', '.join(map(repr, repeated))}; names label the rows of "
         "iterations.csv and the columns of the summary, so give each run its "
         "own (run_lifelong's name=)")
+  for run in runs:
+    want = (run.config.num_seeds, run.config.num_iterations)
+    arrays = {"returns": run.returns, "episodes": run.episodes,
+              "scale": run.scale, **run.diagnostics}
+    wrong = {key: np.shape(x) for key, x in arrays.items()
+             if np.shape(x) != want}
+    if wrong:
+      raise ValueError(
+          f"run {run.name!r} has arrays of shapes {wrong}, but its "
+          f"configuration gives [num_seeds, num_iterations] = {list(want)}")
   first = runs[0]
   for run in runs[1:]:
     if run.config != first.config:
@@ -184,8 +194,9 @@ def write_results(out: pathlib.Path, runs: Sequence[LifelongRun], *,
     The summary table as Markdown.
 
   Raises:
-    ValueError: if ``runs`` is empty, two runs share a name, or the runs'
-      configurations differ (nothing is written then).
+    ValueError: if ``runs`` is empty, two runs share a name, a run's arrays
+      do not have its configuration's shape, or the runs' configurations
+      differ (nothing is written then).
   """
   _check_runs(runs)
   out = pathlib.Path(out)
