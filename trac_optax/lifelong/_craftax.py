@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.wrappers.purerl import LogWrapper
 
+from trac_optax.lifelong._config import checked_count
 from trac_optax.lifelong._tasks import TaskSuite
 
 CRAFTAX_ENV = "Craftax-Classic-Symbolic-v1"
@@ -105,7 +106,12 @@ def craftax_suite(*, max_steps_in_episode: int = 1000) -> TaskSuite:
 
   Returns:
     The :class:`~trac_optax.lifelong.TaskSuite`.
+
+  Raises:
+    ValueError: if ``max_steps_in_episode`` is not a positive integer.
   """
+  max_steps_in_episode = checked_count("max_steps_in_episode",
+                                       max_steps_in_episode)
   inner = _craftax_env()
   env_params = dataclasses.replace(inner.default_params,
                                    max_timesteps=max_steps_in_episode)

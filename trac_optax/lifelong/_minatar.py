@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.wrappers.purerl import LogWrapper
 
+from trac_optax.lifelong._config import checked_count
 from trac_optax.lifelong._tasks import TaskSuite
 
 MINATAR_GAMES = ("Breakout-MinAtar", "SpaceInvaders-MinAtar",
@@ -118,10 +119,16 @@ def minatar_suite(games: tuple[str, ...] = MINATAR_GAMES, *,
     The :class:`~trac_optax.lifelong.TaskSuite`.
 
   Raises:
-    ValueError: for an empty list or an unknown game.
+    ValueError: for a string, an empty list or an unknown game, or an
+      episode cap that is not a positive integer.
   """
+  if isinstance(games, str):
+    raise ValueError(f"games must be a sequence of game names, e.g. "
+                     f"({games!r},), not one string")
   if not games:
     raise ValueError("give at least one MinAtar game")
+  max_steps_in_episode = checked_count("max_steps_in_episode",
+                                       max_steps_in_episode)
   unknown = [g for g in games if g not in MINATAR_GAMES]
   if unknown:
     raise ValueError(f"unknown MinAtar game {', '.join(map(repr, unknown))}; "

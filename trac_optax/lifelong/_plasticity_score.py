@@ -21,6 +21,8 @@ after shifts, whether or not Adam from scratch collapses by itself.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from trac_optax.lifelong._config import LifelongConfig
@@ -28,6 +30,8 @@ from trac_optax.lifelong._optimizers import RESET
 from trac_optax.lifelong._optimizers import reset_base
 from trac_optax.lifelong._optimizers import reset_name
 from trac_optax.lifelong._stats import Interval
+from trac_optax.lifelong._stats import check_resampling
+from trac_optax.lifelong._stats import check_task_returns
 
 ROW_LABEL = "plasticity vs reset, tasks 2+"
 """Label of the row of scores against ``reset`` (Adam) in the summary table."""
@@ -89,6 +93,14 @@ def _usable_reference(task_returns: dict[str, np.ndarray], name: str,
   return reference
 
 
+def _check_arguments(task_returns: dict[str, np.ndarray], floor: float,
+                     confidence: float, n_resamples: int) -> None:
+  check_task_returns(task_returns)
+  check_resampling(confidence, n_resamples)
+  if not math.isfinite(floor):
+    raise ValueError(f"floor must be a finite return, got {floor!r}")
+
+
 def plasticity_scores(task_returns: dict[str, np.ndarray], *,
                       floor: float = 0.0, confidence: float = 0.95,
                       n_resamples: int = 10_000, seed: int = 0,
@@ -109,6 +121,11 @@ def plasticity_scores(task_returns: dict[str, np.ndarray], *,
     1), or ``None`` without a ``reference`` run, with one task only, or when
     ``reference`` does not beat the floor.
 
+  Raises:
+    ValueError: if ``task_returns`` is empty or its arrays are not
+      ``[num_seeds, num_tasks]`` with one number of tasks, ``floor`` is not
+      finite, or ``confidence`` or ``n_resamples`` is out of range.
+
   Examples:
     >>> import numpy as np
     >>> returns = {"adam": np.array([[50.0, 30.0], [50.0, 30.0]]),
@@ -116,6 +133,7 @@ def plasticity_scores(task_returns: dict[str, np.ndarray], *,
     >>> plasticity_scores(returns)["adam"]
     Interval(mean=0.5, low=0.5, high=0.5)
   """
+  _check_arguments(task_returns, floor, confidence, n_resamples)
   ref = _usable_reference(task_returns, reference, floor)
   if ref is None:
     return None
@@ -145,6 +163,9 @@ def own_reset_scores(task_returns: dict[str, np.ndarray], *,
     did not run (or ran one task, or did not beat the floor). Names that are
     not among the harness's optimizers have no reset: ``None``.
 
+  Raises:
+    ValueError: as :func:`plasticity_scores`.
+
   Examples:
     >>> import numpy as np
     >>> returns = {"trac": np.array([[50.0, 30.0], [50.0, 30.0]]),
@@ -155,6 +176,7 @@ def own_reset_scores(task_returns: dict[str, np.ndarray], *,
     >>> own_reset_scores(returns)["adam"] is None
     True
   """
+  _check_arguments(task_returns, floor, confidence, n_resamples)
   rng = np.random.default_rng(seed)
   alpha = (1.0 - confidence) / 2.0
   scores: dict[str, Interval | None] = {}

@@ -19,6 +19,30 @@ class Interval(NamedTuple):
     return f"{self.mean:.1f} [{self.low:.1f}, {self.high:.1f}]"
 
 
+def check_resampling(confidence: float, n_resamples: int) -> None:
+  """Refuses a coverage outside (0, 1) or fewer than one resample."""
+  if not 0.0 < confidence < 1.0:
+    raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+  if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or (
+      n_resamples < 1):
+    raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
+
+
+def check_task_returns(task_returns: dict[str, np.ndarray]) -> int:
+  """The number of tasks of ``task_returns``, which must hold one
+  ``[num_seeds, num_tasks]`` array per optimizer, with one ``num_tasks``
+  (the seed counts may differ); else a ValueError."""
+  shapes = {name: np.shape(r) for name, r in task_returns.items()}
+  if not shapes:
+    raise ValueError("needs the returns of at least one optimizer")
+  if len({shape[1:] for shape in shapes.values()}) != 1 or any(
+      len(shape) != 2 for shape in shapes.values()):
+    raise ValueError(
+        "needs one [num_seeds, num_tasks] array per optimizer, all with the "
+        f"same number of tasks; got shapes {shapes}")
+  return next(iter(shapes.values()))[1]
+
+
 def bootstrap_ci(values: Sequence[float] | np.ndarray, *,
                  confidence: float = 0.95, n_resamples: int = 10_000,
                  seed: int = 0) -> Interval:
@@ -46,11 +70,7 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *,
     >>> bootstrap_ci([2.0, 2.0, 2.0])
     Interval(mean=2.0, low=2.0, high=2.0)
   """
-  if not 0.0 < confidence < 1.0:
-    raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-  if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or (
-      n_resamples < 1):
-    raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
+  check_resampling(confidence, n_resamples)
   x = np.asarray(values, dtype=np.float64)
   if x.ndim != 1:
     raise ValueError(
@@ -84,15 +104,7 @@ def summary_rows(
     ValueError: if ``task_returns`` is empty, or its arrays are not 2-D with
       one number of tasks.
   """
-  shapes = {name: np.shape(r) for name, r in task_returns.items()}
-  if not shapes:
-    raise ValueError("the summary needs the returns of at least one optimizer")
-  if len({shape[1:] for shape in shapes.values()}) != 1 or any(
-      len(shape) != 2 for shape in shapes.values()):
-    raise ValueError(
-        "the summary needs one [num_seeds, num_tasks] array per optimizer, "
-        f"all with the same number of tasks; got shapes {shapes}")
-  num_tasks = next(iter(shapes.values()))[1]
+  num_tasks = check_task_returns(task_returns)
   rows = [(str(t + 1), {name: bootstrap_ci(r[:, t])
                         for name, r in task_returns.items()})
           for t in range(num_tasks)]

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from gymnax.wrappers.purerl import LogWrapper
 
+from trac_optax.lifelong._config import checked_count
+from trac_optax.lifelong._config import checked_real
 from trac_optax.lifelong._wrappers import ShiftObservations
 from trac_optax.lifelong._wrappers import ShiftParams
 
@@ -53,11 +55,14 @@ def control_suite(env_name: str, *, max_steps_in_episode: int = 400,
     The :class:`TaskSuite`.
 
   Raises:
-    ValueError: for an unknown environment name.
+    ValueError: for an unknown environment name, an episode cap that is not
+      a positive integer, or an ``offset_std`` that is not finite and >= 0.
   """
   if env_name not in CONTROL_ENVS:
     raise ValueError(f"unknown control environment {env_name!r}; choose one "
                      f"of {', '.join(CONTROL_ENVS)}")
+  max_steps_in_episode = checked_count("max_steps_in_episode",
+                                       max_steps_in_episode)
   inner, inner_params = gymnax.make(env_name)
   inner_params = inner_params.replace(max_steps_in_episode=max_steps_in_episode)
   return shifted_suite(env_name, inner, inner_params, offset_std=offset_std)
@@ -72,6 +77,7 @@ def shifted_suite(name: str, inner: Any, inner_params: Any, *,
   :class:`~trac_optax.lifelong.GymnasiumEnv`): task 0 unshifted, task
   ``k`` offset by ``offset_std`` times a normal draw of ``(task_key, k)``.
   """
+  offset_std = checked_real("offset_std", offset_std)
   obs_shape = tuple(inner.observation_space(inner_params).shape)
   env = LogWrapper(ShiftObservations(inner))
 

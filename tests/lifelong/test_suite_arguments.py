@@ -1,0 +1,59 @@
+"""The suite builders and the plasticity scores refuse bad arguments by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trac_optax.lifelong import control_suite
+from trac_optax.lifelong import craftax_suite
+from trac_optax.lifelong import minatar_suite
+from trac_optax.lifelong import own_reset_scores
+from trac_optax.lifelong import plasticity_scores
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: control_suite("CartPole-v1", max_steps_in_episode=0),
+     "max_steps_in_episode must be a positive integer, got 0"),
+    (lambda: control_suite("Acrobot-v1", offset_std=-1.0),
+     "offset_std must be a finite number >= 0, got -1.0"),
+    (lambda: control_suite("CartPole-v1", offset_std=float("nan")),
+     "offset_std must be a finite number >= 0, got nan"),
+    (lambda: craftax_suite(max_steps_in_episode=10.5),
+     "max_steps_in_episode must be a positive integer, got 10.5"),
+    (lambda: minatar_suite("Breakout-MinAtar"),
+     "games must be a sequence of game names, e.g. ('Breakout-MinAtar',)"),
+    (lambda: minatar_suite(max_steps_in_episode=-1),
+     "max_steps_in_episode must be a positive integer, got -1"),
+], ids=["control-cap", "control-offset", "control-offset-nan", "craftax-cap",
+        "minatar-string", "minatar-cap"])
+def test_suites_refuse_bad_arguments(build, message):
+  with pytest.raises(ValueError) as error:
+    build()
+  assert message in str(error.value)
+
+
+RETURNS = {"adam": np.array([[100.0, 10.0, 30.0], [100.0, 20.0, 40.0]]),
+           "reset": np.array([[100.0, 40.0, 60.0], [100.0, 60.0, 40.0]])}
+
+
+@pytest.mark.parametrize("score", [plasticity_scores, own_reset_scores])
+@pytest.mark.parametrize("returns,options,message", [
+    ({"adam": RETURNS["adam"], "reset": RETURNS["reset"][:, :2]}, {},
+     "same number of tasks; got shapes {'adam': (2, 3), 'reset': (2, 2)}"),
+    ({}, {}, "at least one optimizer"),
+    (RETURNS, {"floor": float("nan")}, "floor must be a finite return, got nan"),
+    (RETURNS, {"n_resamples": 0}, "n_resamples must be a positive int"),
+    (RETURNS, {"confidence": 0.0}, "confidence must be in (0, 1)"),
+])
+def test_plasticity_scores_refuse_bad_arguments(score, returns, options,
+                                                message):
+  with pytest.raises(ValueError) as error:
+    score(returns, **options)
+  assert message in str(error.value)
+
+
+def test_scores_still_take_other_numbers_of_seeds():
+  returns = {"adam": RETURNS["adam"], "reset": RETURNS["reset"][:1]}
+  # Later-task means: adam 20 and 30; reset 50 (one seed).
+  assert plasticity_scores(returns)["adam"].mean == pytest.approx(0.5)
