@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from trac_optax.lifelong import control_suite
 from trac_optax.lifelong import craftax_suite
+from trac_optax.lifelong import gymnasium_suite
 from trac_optax.lifelong import minatar_suite
 from trac_optax.lifelong import own_reset_scores
 from trac_optax.lifelong import plasticity_scores
@@ -25,8 +28,15 @@ from trac_optax.lifelong import plasticity_scores
      "games must be a sequence of game names, e.g. ('Breakout-MinAtar',)"),
     (lambda: minatar_suite(max_steps_in_episode=-1),
      "max_steps_in_episode must be a positive integer, got -1"),
+    (lambda: gymnasium_suite("CartPole-v1", max_steps_in_episode=0),
+     "max_steps_in_episode must be a positive integer, got 0"),
+    pytest.param(  # the cap is checked first; this one needs the env
+        lambda: gymnasium_suite("CartPole-v1", offset_std=float("inf")),
+        "offset_std must be a finite number >= 0, got inf",
+        marks=pytest.mark.skipif(importlib.util.find_spec("gymnasium") is None,
+                                 reason="needs gymnasium")),
 ], ids=["control-cap", "control-offset", "control-offset-nan", "craftax-cap",
-        "minatar-string", "minatar-cap"])
+        "minatar-string", "minatar-cap", "gymnasium-cap", "gymnasium-offset"])
 def test_suites_refuse_bad_arguments(build, message):
   with pytest.raises(ValueError) as error:
     build()

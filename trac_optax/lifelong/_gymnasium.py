@@ -34,6 +34,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import spaces
 
+from trac_optax.lifelong._config import checked_count
 from trac_optax.lifelong._tasks import TaskSuite
 from trac_optax.lifelong._tasks import shifted_suite
 
@@ -175,6 +176,8 @@ class GymnasiumEnv:
 
   def __init__(self, env: str | Callable[[], Any], *,
                max_steps_in_episode: int = 400):
+    max_steps_in_episode = checked_count("max_steps_in_episode",
+                                         max_steps_in_episode)
     gymnasium = _import_gymnasium()
     if isinstance(env, str):
       env_id = env
