@@ -59,15 +59,6 @@ def test_values_on_the_boundary_are_kept(name, value):
   assert getattr(LifelongConfig(**{name: value}), name) == value
 
 
-@hypothesis.given(st.floats(allow_nan=True, allow_infinity=True))
-def test_gamma_is_accepted_exactly_on_the_unit_interval(value):
-  if 0.0 <= value <= 1.0:
-    assert LifelongConfig(gamma=value).gamma == value
-  else:
-    with pytest.raises(ValueError, match="gamma must be a number in"):
-      LifelongConfig(gamma=value)
-
-
 def test_numpy_and_jax_scalars_become_python_values():
   config = LifelongConfig(num_seeds=np.int64(3), hidden=jnp.int32(16),
                           learning_rate=np.float32(0.01),
@@ -87,3 +78,29 @@ def test_numpy_and_jax_scalars_become_python_values():
   assert config == dataclasses.replace(
       config, num_seeds=3, learning_rate=float(np.float32(0.01)))
   assert hash(config) == hash(LifelongConfig(**written))
+
+
+# Each real field's range, written out here rather than read from the code.
+RANGES = {
+    "learning_rate": lambda x: 0 < x < INF,
+    "reward_scale": lambda x: 0 < x < INF,
+    "clip_eps": lambda x: 0 < x < INF,
+    "offset_std": lambda x: 0 <= x < INF,
+    "vf_coef": lambda x: 0 <= x < INF,
+    "ent_coef": lambda x: 0 <= x < INF,
+    "logit_penalty": lambda x: 0 <= x < INF,
+    "gamma": lambda x: 0 <= x <= 1,
+    "gae_lambda": lambda x: 0 <= x <= 1,
+}
+
+
+@hypothesis.given(st.sampled_from(sorted(RANGES)), st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-2.0, 2.0), st.integers(-3, 3)))
+def test_every_real_field_is_accepted_exactly_on_its_range(name, value):
+  if RANGES[name](value):
+    kept = getattr(LifelongConfig(**{name: value}), name)
+    assert type(kept) is float and kept == value
+  else:
+    with pytest.raises(ValueError, match=f"^{name} must be "):
+      LifelongConfig(**{name: value})
