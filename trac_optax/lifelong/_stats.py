@@ -34,12 +34,13 @@ def check_task_returns(task_returns: dict[str, np.ndarray]) -> int:
   (the seed counts may differ); else a ValueError."""
   shapes = {name: np.shape(r) for name, r in task_returns.items()}
   if not shapes:
-    raise ValueError("needs the returns of at least one optimizer")
+    raise ValueError("task_returns must hold the returns of at least one "
+                     "optimizer")
   if len({shape[1:] for shape in shapes.values()}) != 1 or any(
       len(shape) != 2 for shape in shapes.values()):
     raise ValueError(
-        "needs one [num_seeds, num_tasks] array per optimizer, all with the "
-        f"same number of tasks; got shapes {shapes}")
+        "task_returns must hold one [num_seeds, num_tasks] array per "
+        f"optimizer, all with the same number of tasks; got shapes {shapes}")
   return next(iter(shapes.values()))[1]
 
 
