@@ -64,3 +64,18 @@ def test_matches_numpy_loop(seed):
                                       terminated, done, 0.99, 0.95)
   np.testing.assert_allclose(got_adv, want_adv, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(got_targets, want_targets, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shapes", [
+    {"values": (5,)},  # rewards [5, 2] against values [5]: would broadcast
+    {"done": (4, 2)},
+    {"rewards": (), "values": (), "next_values": (), "terminated": (),
+     "done": ()},  # no time axis
+])
+def test_arrays_of_other_shapes_are_refused(shapes):
+  arrays = {name: np.zeros(shapes.get(name, (5, 2)), dtype)
+            for name, dtype in (("rewards", np.float32), ("values", np.float32),
+                                ("next_values", np.float32),
+                                ("terminated", bool), ("done", bool))}
+  with pytest.raises(ValueError, match=r"gae needs arrays of one shape"):
+    gae(**arrays, gamma=0.99, gae_lambda=0.95)

@@ -88,7 +88,16 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array,
 
   Returns:
     ``(advantages, value_targets)``, where targets are advantages + values.
+
+  Raises:
+    ValueError: if the five arrays do not all have one shape (broadcasting
+      them would silently mix steps or environments).
   """
+  shapes = {"rewards": jnp.shape(rewards), "values": jnp.shape(values),
+            "next_values": jnp.shape(next_values),
+            "terminated": jnp.shape(terminated), "done": jnp.shape(done)}
+  if len(set(shapes.values())) != 1 or not shapes["values"]:
+    raise ValueError(f"gae needs arrays of one shape [T, ...]; got {shapes}")
   not_terminal = 1.0 - terminated.astype(values.dtype)
   not_done = 1.0 - done.astype(values.dtype)
   deltas = rewards + gamma * not_terminal * next_values - values
