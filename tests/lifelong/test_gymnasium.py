@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import jax
@@ -153,7 +154,8 @@ def test_a_constructor_from_python():
   suite = gymnasium_suite(lambda: gymnasium.make("Acrobot-v1"),
                           max_steps_in_episode=TINY.max_steps_in_episode)
   assert suite.obs_shape == (6,) and suite.num_actions == 3
-  run = run_lifelong(TINY, "adam", suite=suite, progress=False)
+  run = run_lifelong(dataclasses.replace(TINY, env="acrobot, my own"), "adam",
+                     suite=suite, progress=False)
   assert run.returns.shape == (2, 4)
   finite = run.returns[np.isfinite(run.returns)]
   assert np.all((finite >= -400) & (finite <= 0))

@@ -1,18 +1,23 @@
-"""The suite builders and the plasticity scores refuse bad arguments by name."""
+"""Suite builders, plasticity scores, suites beside configs: bad arguments refused."""
 
 from __future__ import annotations
 
 import importlib.util
 
+import jax
 import numpy as np
 import pytest
 
+from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import control_suite
 from trac_optax.lifelong import craftax_suite
 from trac_optax.lifelong import gymnasium_suite
+from trac_optax.lifelong import make_suite
 from trac_optax.lifelong import minatar_suite
 from trac_optax.lifelong import own_reset_scores
 from trac_optax.lifelong import plasticity_scores
+from trac_optax.lifelong import run_lifelong
+from trac_optax.lifelong._suites import check_suite_named
 
 
 @pytest.mark.parametrize("build,message", [
@@ -67,3 +72,33 @@ def test_scores_still_take_other_numbers_of_seeds():
   returns = {"adam": RETURNS["adam"], "reset": RETURNS["reset"][:1]}
   # Later-task means: adam 20 and 30; reset 50 (one seed).
   assert plasticity_scores(returns)["adam"].mean == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("env", [
+    "CartPole-v1", "Acrobot-v1", "MinAtar", "Craftax-Classic",
+    pytest.param("gym:CartPole-v1", marks=pytest.mark.skipif(
+        importlib.util.find_spec("gymnasium") is None,
+        reason="needs gymnasium")),
+])
+def test_each_suite_is_named_by_its_own_env(env):
+  check_suite_named(env, make_suite(LifelongConfig(env=env)))
+
+
+def test_a_suite_beside_a_config_naming_another_is_refused(monkeypatch):
+  def forbidden(*args, **kwargs):
+    raise AssertionError("the run got as far as compiling")
+
+  monkeypatch.setattr(jax, "jit", forbidden)
+  # The default config names CartPole-v1: the results would be labelled so,
+  # with CartPole's floor of 0 instead of Acrobot's -400.
+  with pytest.raises(ValueError, match=r"got the suite 'Acrobot-v1', but "
+                     r"config.env is 'CartPole-v1', another environment"):
+    run_lifelong(LifelongConfig(num_seeds=1), "adam",
+                 suite=control_suite("Acrobot-v1"), progress=False)
+
+
+def test_a_label_of_ones_own_names_any_suite():
+  suite = control_suite("Acrobot-v1")
+  check_suite_named("acrobot, my own", suite)
+  with pytest.raises(ValueError, match="another environment"):
+    check_suite_named("MinAtar", suite)

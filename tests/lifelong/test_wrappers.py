@@ -103,9 +103,10 @@ def test_tasks_switch_at_the_right_iteration():
 
   suite = TaskSuite(name="probe", env=LogWrapper(ShiftObservations(inner)),
                     task_params=task_params, obs_shape=(4,), num_actions=2)
-  config = LifelongConfig(num_seeds=2, num_tasks=3, iterations_per_task=2,
-                          num_steps=8, hidden=8, layers=1, epochs=1,
-                          minibatch_size=16, protocol="fixed")
+  config = LifelongConfig(env="probe", num_seeds=2, num_tasks=3,
+                          iterations_per_task=2, num_steps=8, hidden=8,
+                          layers=1, epochs=1, minibatch_size=16,
+                          protocol="fixed")
   run = run_lifelong(config, "adam", suite=suite, progress=False)
   assert run.obs_mean.shape == (2, 6, 4)
   expected = np.repeat(np.arange(3) * 1000.0, 2)  # per iteration

@@ -22,6 +22,7 @@ from trac_optax.lifelong._reset import reinitialise
 from trac_optax.lifelong._sharding import seed_jit
 from trac_optax.lifelong._sharding import shard_seeds
 from trac_optax.lifelong._sharding import to_host
+from trac_optax.lifelong._suites import check_suite_named
 from trac_optax.lifelong._suites import make_suite
 from trac_optax.lifelong._tasks import TaskSuite
 
@@ -107,7 +108,11 @@ def run_lifelong(
     name: label for the results; defaults to the optimizer's name, or
       ``"custom"``.
     suite: the task sequence; defaults to the suite named by ``config.env``
-      (:func:`~trac_optax.lifelong.make_suite`).
+      (:func:`~trac_optax.lifelong.make_suite`). With another suite,
+      ``config.env`` labels the results and picks the plasticity floor, so
+      it must not name a different suite of the harness (a ``ValueError``
+      says so): set it to the suite's name (``gym:<id>`` for a Gymnasium
+      id) or to a label of your own.
     progress: show a progress bar over tasks with the current mean return.
     reset: re-initialise the networks and the optimizer at every task shift
       (the privileged ``reset`` baseline; implied when ``optimizer`` or
@@ -143,6 +148,8 @@ def run_lifelong(
   name = name or "custom"
   if suite is None:
     suite = make_suite(config)
+  else:
+    check_suite_named(config.env, suite)
   ppo = PPO(config, suite, optimizer)
   keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
   if shard:

@@ -81,6 +81,31 @@ def suite_config(env: str, **overrides: Any) -> LifelongConfig:
                            **overrides})
 
 
+def check_suite_named(env: str, suite: TaskSuite) -> None:
+  """Refuses a ``suite`` when ``env`` (a config's ``env``) names another one.
+
+  The results take the environment from ``config.env``: their title,
+  ``config.json`` and the plasticity score's floor
+  (:func:`~trac_optax.lifelong._plasticity_score.return_floor`). ``env``
+  names ``suite`` when it is the suite's name, ``gym:`` and that name (a
+  Gymnasium suite), or the part of the name before a ``:`` or ``,`` (the
+  MinAtar and Craftax suites say which games or worlds they hold after it).
+  An ``env`` that names no suite of the harness is a label of the caller's
+  and is accepted; one that names another suite (e.g. the default
+  ``"CartPole-v1"`` beside a LunarLander suite) would mislabel the results.
+  """
+  name = suite.name
+  if env in (name, GYM_PREFIX + name) or any(
+      name.startswith(env + mark) for mark in (":", ",")):
+    return
+  if env in SUITES or gymnasium_id(env) is not None:
+    raise ValueError(
+        f"run_lifelong got the suite {name!r}, but config.env is {env!r}, "
+        "another environment of the harness; the results take their title, "
+        "config.json and plasticity floor from config.env: set it to the "
+        f"suite's name, e.g. dataclasses.replace(config, env={name!r})")
+
+
 def make_suite(config: LifelongConfig) -> TaskSuite:
   """The task suite named by ``config.env``, with its episode cap.
 
