@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from trac_optax.lifelong._config import checked_count
+
 
 class Interval(NamedTuple):
   """A mean and its bootstrap confidence interval."""
@@ -23,9 +25,7 @@ def check_resampling(confidence: float, n_resamples: int) -> None:
   """Refuses a coverage outside (0, 1) or fewer than one resample."""
   if not 0.0 < confidence < 1.0:
     raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-  if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or (
-      n_resamples < 1):
-    raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
+  checked_count("n_resamples", n_resamples)
 
 
 def check_task_returns(task_returns: dict[str, np.ndarray]) -> int:
