@@ -99,5 +99,34 @@ def test_ci_runs_every_check():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="shell script")
 def test_ci_scripts_parse():
-  for script in ("run", "lowest-deps"):
+  for script in ("run", "checks.sh", "lowest-deps"):
     subprocess.run(["bash", "-n", str(ROOT / ".ci" / script)], check=True)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="shell script")
+def test_ci_checks_side_by_side_run_at_once_and_keep_every_failure(tmp_path):
+  """`.ci/run`'s helpers: checks that fail inside a background process, and a
+  background function that dies, still fail CI; each one's output comes whole."""
+  script = f"""
+set -euo pipefail
+failures={tmp_path}/failures
+: > "$failures"
+. {ROOT}/.ci/checks.sh
+meet() {{  # meet MINE THEIRS: leaves MINE, waits up to 20 s for THEIRS
+  touch {tmp_path}/$1
+  for _ in $(seq 200); do [ -e {tmp_path}/$2 ] && return 0; sleep 0.1; done
+  return 1
+}}
+first() {{ check "first meets second" meet a b; echo first-out; check broken false; }}
+second() {{ check "second meets first" meet b a; echo second-out; }}
+dies() {{ echo dying-out; exit 3; }}
+side_by_side first second dies
+"""
+  done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                        timeout=60, check=True)
+  failures = (tmp_path / "failures").read_text().splitlines()
+  assert failures == ["broken", "dies (exit status 3)"], (failures, done.stderr)
+  logs = done.stderr
+  assert logs.index("first-out") < logs.index("second-out") < logs.index("dying-out")
+  # The first function's log is printed whole, before the second's begins.
+  assert logs.index("CI: FAILED: broken") < logs.index("second meets first")
