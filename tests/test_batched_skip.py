@@ -8,20 +8,26 @@ a state it should have stepped, fails here.
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 import trac_optax
 from trac_optax import _conditional
 
 SEEDS = 4
 STEPS = 10
-# (step, seed) pairs whose gradient is NaN; at step 6 every seed skips.
-NAN_AT = {(1, 1), (2, 1), (4, 3)} | {(6, s) for s in range(SEEDS)}
+# (step, seed) pairs whose gradient is NaN: one seed at steps 1, 2, 3 and 4
+# (the first, a middle and the last lane), every seed at step 6, two at 8.
+NAN_AT = ({(1, 1), (2, 1), (3, 0), (4, 3), (8, 0), (8, 2)}
+          | {(6, s) for s in range(SEEDS)})
 
 
 def _params(seed):
@@ -78,9 +84,11 @@ def test_vmapped_seeds_match_each_seed_run_alone(base):
   np.testing.assert_array_equal(state.count, STEPS - np.array(skipped))
 
 
-def test_nested_vmap_matches_each_seed_run_alone():
+@pytest.mark.parametrize("grid", [(2, 2), (1, 4)])
+def test_nested_vmap_matches_each_seed_run_alone(grid):
+  """An outer and an inner vmap over the four seeds (with four inner lanes,
+  the outer vmap batches the inner save-and-restore of one kept lane)."""
   tx = trac_optax.trac(optax.adam(0.05))
-  grid = (2, 2)  # an outer and an inner vmap over the four seeds
   update = jax.jit(jax.vmap(jax.vmap(tx.update)))
   as_grid = lambda tree: jax.tree.map(
       lambda x: x.reshape(grid + x.shape[1:]), tree)
@@ -101,10 +109,13 @@ def test_nested_vmap_matches_each_seed_run_alone():
 
 
 @pytest.mark.parametrize("lanes", [[True, True, True], [False, False, False],
-                                   [True, False, True]])
+                                   [True, False, True], [False, True, True],
+                                   [True, True, False], [False, False, True],
+                                   [True, False], [False, False]])
 def test_step_or_keep_batches_like_a_select(lanes):
   step = lambda state, inputs: (state[0] * inputs + 1.0, state[1] + 1)
-  state = (jnp.arange(6.0).reshape(3, 2), jnp.arange(3))
+  n = len(lanes)
+  state = (jnp.arange(2.0 * n).reshape(n, 2), jnp.arange(n))
   inputs = jnp.array([2.0, 3.0])  # not batched: the same for every lane
   lanes = jnp.array(lanes)
   got = jax.jit(jax.vmap(
@@ -114,7 +125,38 @@ def test_step_or_keep_batches_like_a_select(lanes):
                     np.asarray(state[0]))
   np.testing.assert_array_equal(np.asarray(got[0]), want_x)
   np.testing.assert_array_equal(
-      np.asarray(got[1]), np.where(mask, np.arange(3) + 1, np.arange(3)))
+      np.asarray(got[1]), np.where(mask, np.arange(n) + 1, np.arange(n)))
+
+
+@settings(max_examples=15, deadline=None)
+@given(lanes=st.lists(st.booleans(), min_size=1, max_size=7))
+def test_any_lanes_step_or_keep_like_a_select(lanes):
+  """A two-stage step (a moment, then an offset from the new moment, and a
+  counter), batched: each lane is stepped or kept as NumPy selects it."""
+  n = len(lanes)
+
+  def step(state, g):
+    m, d, count = state
+    m = 0.9 * m + g
+    return m, d + m, count + 1
+
+  m = np.arange(n * 6.0).reshape(n, 2, 3)
+  d = -np.arange(n * 6.0).reshape(n, 2, 3)
+  g = np.ones((n, 2, 3)) * np.arange(1, n + 1)[:, None, None]
+  count = np.arange(n, dtype=np.int32)
+  got = jax.jit(jax.vmap(
+      lambda p, s, g: _conditional.step_or_keep(p, step, s, g)))(
+          jnp.array(lanes), (jnp.asarray(m, jnp.float32),
+                             jnp.asarray(d, jnp.float32), jnp.asarray(count)),
+          jnp.asarray(g, jnp.float32))
+  mask = np.array(lanes)[:, None, None]
+  new_m = 0.9 * m + g
+  np.testing.assert_allclose(np.asarray(got[0]), np.where(mask, new_m, m),
+                             rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(got[1]),
+                             np.where(mask, d + new_m, d), rtol=1e-6)
+  np.testing.assert_array_equal(np.asarray(got[2]),
+                                np.where(np.array(lanes), count + 1, count))
 
 
 def test_step_or_keep_with_one_predicate_for_a_batched_state():
@@ -162,13 +204,8 @@ def _entry_copies(compiled_text):
   return re.findall(r"= (\w+\[[\d,]*\])\S* copy\(", entry)
 
 
-def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps():
-  """The common step of vmapped seeds updates the state in place.
-
-  A select between the stepped and the kept state (what ``lax.cond`` becomes
-  under ``vmap``) makes XLA copy Adam's moments at every step; only per-seed
-  scalars (the tuners' 6 betas, counters) may be copied here.
-  """
+def _compiled_vmapped_step(restore_one_kept_lane=True):
+  """The HLO text of a jitted, vmapped trac(adam) step (2 leaves, 4 seeds)."""
   tx = trac_optax.trac(optax.adam(1e-3))
   params = {"w": jnp.ones((SEEDS, 64, 64)), "b": jnp.ones((SEEDS, 64))}
 
@@ -177,11 +214,36 @@ def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps():
     return optax.apply_updates(params, updates), state
 
   state = jax.vmap(tx.init)(params)
-  text = jax.jit(jax.vmap(step), donate_argnums=(0, 1)).lower(
-      params, state, params).compile().as_text()
-  big = [s for s in _entry_copies(text) if s.count(",") >= 1
+  with mock.patch.object(_conditional, "RESTORE_ONE_KEPT_LANE",
+                         restore_one_kept_lane):
+    return jax.jit(jax.vmap(step), donate_argnums=(0, 1)).lower(
+        params, state, params).compile().as_text()
+
+
+def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps():
+  """The common step of vmapped seeds updates the state in place.
+
+  A select between the stepped and the kept state (what ``lax.cond`` becomes
+  under ``vmap``) makes XLA copy Adam's moments at every step; only per-seed
+  scalars (the tuners' 6 betas, counters) may be copied here.
+  """
+  big = [s for s in _entry_copies(_compiled_vmapped_step()) if s.count(",") >= 1
          and int(s.split("[")[1].split(",")[1].rstrip("]")) >= 64]
   assert not big, big
+
+
+def _copied_state_buffers(restore_one_kept_lane):
+  """Shapes of the state buffers copied anywhere in the compiled vmapped
+  step (in any branch of any conditional)."""
+  text = _compiled_vmapped_step(restore_one_kept_lane)
+  return sorted(re.findall(rf"= (f32\[{SEEDS},64[\d,]*\])\S* copy\(", text))
+
+
+def test_restoring_the_one_kept_seed_copies_no_state_buffer():
+  """A step where one of 4 seeds keeps its state saves that seed and steps
+  every seed in place: restoring it adds no copy to the compiled step (the
+  copies left are those of the select for two or more kept seeds)."""
+  assert _copied_state_buffers(True) == _copied_state_buffers(False)
 
 
 def test_array_extra_args_reach_the_base_per_seed_under_vmap():

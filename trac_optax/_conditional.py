@@ -3,17 +3,24 @@
 ``jax.lax.cond`` with a batched predicate (a ``vmap`` over seeds, each with
 its own predicate) runs both branches and selects, and XLA then copies every
 state buffer the step would have updated in place. :func:`step_or_keep`
-batches instead as two conditionals:
+batches instead as conditionals on how many lanes keep their state:
 
-1. if every lane steps, the batched step, in place;
-2. if some lane keeps its state, the lane-by-lane select, from the state that
-   (1) left unchanged.
+1. none: the batched step, in place;
+2. exactly one of three or more (a seed whose gradients went non-finite
+   while the others train on): that lane is saved, every lane steps in
+   place, and the saved lane is written back;
+3. more than one but not all: the lane-by-lane select, from the state that
+   (1) and (2) left unchanged;
+4. all: nothing.
 
 XLA:CPU updates a conditional's state in place only when its false branch
 returns the state unchanged (checked with jax 0.10.2: with the passthrough as
 the true branch, or with two computing branches, it copies every output), so
-both conditionals keep that form, and a step where every lane steps, the
-common one, costs no copy. The values are those of the select, lane by lane.
+every conditional keeps that form, and neither (1) nor (2) copies the state.
+A buffer that is read by one fusion and overwritten in place by another is
+copied unless the reader's result feeds the writer, which is why (2) passes
+the saved lane into a conditional of its own. The values are those of the
+select, lane by lane.
 """
 
 from __future__ import annotations
@@ -26,6 +33,11 @@ import jax
 import jax.numpy as jnp
 
 Step = Callable[[Any, Any], Any]
+
+RESTORE_ONE_KEPT_LANE = True
+"""Whether a step where exactly one lane keeps its state saves and restores
+that lane (2 above) instead of selecting lane by lane (3), which reads the
+old and the new state of every lane and copies the base state."""
 
 
 def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
@@ -134,13 +146,42 @@ def _batched_by_agreement(step: Step) -> Callable[..., Any]:
               lanes.reshape(lanes.shape + (1,) * (new.ndim - 1)), new, old),
           stepped, state)
 
-    every_lane_steps = jnp.all(pred)
+    def all_but_one_lane(state: Any,
+                         lanes_and_inputs: tuple[jax.Array, Any]) -> Any:
+      lanes, inputs = lanes_and_inputs
+      kept_lane = jnp.argmin(lanes)
+      saved = jax.tree.map(
+          lambda x: jax.lax.dynamic_index_in_dim(x, kept_lane), state)
+      # The saved lane is an input of the conditional below, so it is read
+      # before the step overwrites the state in place.
+      return _step_or_keep(step_and_restore, jnp.any(lanes), state,
+                           (inputs, saved, kept_lane, jnp.any(lanes)))
+
+    def step_and_restore(state: Any, inputs_saved_lane: Any) -> Any:
+      inputs, saved, kept_lane, steps = inputs_saved_lane
+      # Out of a conditional, as in lane_by_lane, so that the write-back
+      # below touches the kept lane only, in place.
+      stepped = _step_or_keep(batched_step, steps, state, inputs)
+      return jax.tree.map(
+          lambda new, old: jax.lax.dynamic_update_index_in_dim(
+              new, old, kept_lane, 0), stepped, saved)
+
+    kept_lanes = axis_size - jnp.sum(pred, dtype=jnp.int32)
     # Calling _step_or_keep again (not lax.cond) lets an enclosing vmap
     # batch these conditionals the same way. (The named-axis check of
     # step_or_keep is not repeated: these steps hold the same primitives.)
-    state = _step_or_keep(batched_step, every_lane_steps, state, inputs)
-    state = _step_or_keep(lane_by_lane, ~every_lane_steps, state,
-                          (pred, inputs))
+    state = _step_or_keep(batched_step, kept_lanes == 0, state, inputs)
+    # With two lanes the saved lane is half the state: no faster than (3).
+    # A symbolic number of lanes (jax.export) compiles every branch.
+    lanes_at_least = lambda n: not isinstance(axis_size, int) or axis_size >= n
+    restored = int(RESTORE_ONE_KEPT_LANE and lanes_at_least(3))
+    if restored:
+      state = _step_or_keep(all_but_one_lane, kept_lanes == 1, state,
+                            (pred, inputs))
+    if lanes_at_least(2 + restored):
+      state = _step_or_keep(
+          lane_by_lane, (kept_lanes > restored) & (kept_lanes < axis_size),
+          state, (pred, inputs))
     return state, _all_true(state)
 
   return conditional
