@@ -147,7 +147,8 @@ def _traced_as(name: str) -> Iterator[None]:
   ``vmap``, every leaf's per-seed sums in one reduction, as before long
   lanes summed their rows first (unbatched, the same step as trac(adam)).
   ``LANE_SELECT``: a step where one seed keeps its state selects lane by
-  lane, as before that seed was saved and restored around an in-place step.
+  lane, as before that seed was saved and restored around an in-place step
+  (the same step as trac(adam) where the state's leaves are small).
   """
   if name == PER_LEAF:
     with mock.patch.object(_inner_product, "CONCATENATED_LEAF_SIZE", 0):
@@ -156,7 +157,7 @@ def _traced_as(name: str) -> Iterator[None]:
     with mock.patch.object(_inner_product, "TWO_STAGE_LANES", 1 << 62):
       yield
   elif name == LANE_SELECT:
-    with mock.patch.object(_conditional, "RESTORE_ONE_KEPT_LANE", False):
+    with mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", 1 << 62):
       yield
   elif name == SELECT_SKIP:
     with mock.patch.object(_conditional, "step_or_keep", _lax_cond_skip):

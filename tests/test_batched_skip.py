@@ -62,9 +62,22 @@ def _assert_trees_close(got, want):
                                atol=1e-7)
 
 
+def _one_kept_lane(form):
+  """Patches the state size from which one kept lane of three or more is
+  restored rather than selected, so that either form runs at any size."""
+  size = {"restore": 0, "select": 1 << 62}[form]
+  return mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", size)
+
+
+@pytest.fixture(params=["restore", "select"])
+def one_kept_lane(request):
+  with _one_kept_lane(request.param):
+    yield request.param
+
+
 @pytest.mark.parametrize("base", [optax.adam(0.05), optax.sgd(0.1, 0.9)],
                          ids=["adam", "sgd-momentum"])
-def test_vmapped_seeds_match_each_seed_run_alone(base):
+def test_vmapped_seeds_match_each_seed_run_alone(base, one_kept_lane):
   tx = trac_optax.trac(base)
   update = jax.jit(jax.vmap(tx.update), donate_argnums=(1,))
   params = _stack([_params(s) for s in range(SEEDS)])
@@ -85,7 +98,7 @@ def test_vmapped_seeds_match_each_seed_run_alone(base):
 
 
 @pytest.mark.parametrize("grid", [(2, 2), (1, 4)])
-def test_nested_vmap_matches_each_seed_run_alone(grid):
+def test_nested_vmap_matches_each_seed_run_alone(grid, one_kept_lane):
   """An outer and an inner vmap over the four seeds (with four inner lanes,
   the outer vmap batches the inner save-and-restore of one kept lane)."""
   tx = trac_optax.trac(optax.adam(0.05))
@@ -112,7 +125,7 @@ def test_nested_vmap_matches_each_seed_run_alone(grid):
                                    [True, False, True], [False, True, True],
                                    [True, True, False], [False, False, True],
                                    [True, False], [False, False]])
-def test_step_or_keep_batches_like_a_select(lanes):
+def test_step_or_keep_batches_like_a_select(lanes, one_kept_lane):
   step = lambda state, inputs: (state[0] * inputs + 1.0, state[1] + 1)
   n = len(lanes)
   state = (jnp.arange(2.0 * n).reshape(n, 2), jnp.arange(n))
@@ -129,8 +142,9 @@ def test_step_or_keep_batches_like_a_select(lanes):
 
 
 @settings(max_examples=15, deadline=None)
-@given(lanes=st.lists(st.booleans(), min_size=1, max_size=7))
-def test_any_lanes_step_or_keep_like_a_select(lanes):
+@given(lanes=st.lists(st.booleans(), min_size=1, max_size=7),
+       form=st.sampled_from(["restore", "select"]))
+def test_any_lanes_step_or_keep_like_a_select(lanes, form):
   """A two-stage step (a moment, then an offset from the new moment, and a
   counter), batched: each lane is stepped or kept as NumPy selects it."""
   n = len(lanes)
@@ -144,11 +158,13 @@ def test_any_lanes_step_or_keep_like_a_select(lanes):
   d = -np.arange(n * 6.0).reshape(n, 2, 3)
   g = np.ones((n, 2, 3)) * np.arange(1, n + 1)[:, None, None]
   count = np.arange(n, dtype=np.int32)
-  got = jax.jit(jax.vmap(
-      lambda p, s, g: _conditional.step_or_keep(p, step, s, g)))(
-          jnp.array(lanes), (jnp.asarray(m, jnp.float32),
-                             jnp.asarray(d, jnp.float32), jnp.asarray(count)),
-          jnp.asarray(g, jnp.float32))
+  with _one_kept_lane(form):
+    got = jax.jit(jax.vmap(
+        lambda p, s, g: _conditional.step_or_keep(p, step, s, g)))(
+            jnp.array(lanes), (jnp.asarray(m, jnp.float32),
+                               jnp.asarray(d, jnp.float32),
+                               jnp.asarray(count)),
+            jnp.asarray(g, jnp.float32))
   mask = np.array(lanes)[:, None, None]
   new_m = 0.9 * m + g
   np.testing.assert_allclose(np.asarray(got[0]), np.where(mask, new_m, m),
@@ -204,7 +220,7 @@ def _entry_copies(compiled_text):
   return re.findall(r"= (\w+\[[\d,]*\])\S* copy\(", entry)
 
 
-def _compiled_vmapped_step(restore_one_kept_lane=True):
+def _compiled_vmapped_step(one_kept_lane="restore"):
   """The HLO text of a jitted, vmapped trac(adam) step (2 leaves, 4 seeds)."""
   tx = trac_optax.trac(optax.adam(1e-3))
   params = {"w": jnp.ones((SEEDS, 64, 64)), "b": jnp.ones((SEEDS, 64))}
@@ -214,8 +230,7 @@ def _compiled_vmapped_step(restore_one_kept_lane=True):
     return optax.apply_updates(params, updates), state
 
   state = jax.vmap(tx.init)(params)
-  with mock.patch.object(_conditional, "RESTORE_ONE_KEPT_LANE",
-                         restore_one_kept_lane):
+  with _one_kept_lane(one_kept_lane):
     return jax.jit(jax.vmap(step), donate_argnums=(0, 1)).lower(
         params, state, params).compile().as_text()
 
@@ -232,10 +247,10 @@ def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps():
   assert not big, big
 
 
-def _copied_state_buffers(restore_one_kept_lane):
+def _copied_state_buffers(one_kept_lane):
   """Shapes of the state buffers copied anywhere in the compiled vmapped
   step (in any branch of any conditional)."""
-  text = _compiled_vmapped_step(restore_one_kept_lane)
+  text = _compiled_vmapped_step(one_kept_lane)
   return sorted(re.findall(rf"= (f32\[{SEEDS},64[\d,]*\])\S* copy\(", text))
 
 
@@ -243,7 +258,20 @@ def test_restoring_the_one_kept_seed_copies_no_state_buffer():
   """A step where one of 4 seeds keeps its state saves that seed and steps
   every seed in place: restoring it adds no copy to the compiled step (the
   copies left are those of the select for two or more kept seeds)."""
-  assert _copied_state_buffers(True) == _copied_state_buffers(False)
+  assert _copied_state_buffers("restore") == _copied_state_buffers("select")
+
+
+@pytest.mark.parametrize(("lanes", "shapes", "restores"), [
+    (4, [(4, 64, 64), (4, 64), (4,)], True),  # 5.5k entries per leaf
+    (4, [(4, 32, 32), (4, 32), (4,)], False),  # 1.4k
+    (2, [(2, 512, 512)], False),  # two lanes always select
+    (3, [(3, 1366)], True), (3, [(3, 1365)], False),  # 4098 and 4095
+    (1, [(1, 1 << 20)], False),
+])
+def test_one_kept_lane_is_restored_where_the_leaves_are_not_small(
+    lanes, shapes, restores):
+  state = [jnp.zeros(shape) for shape in shapes]
+  assert _conditional._restores_one_lane(lanes, state) is restores
 
 
 def test_array_extra_args_reach_the_base_per_seed_under_vmap():

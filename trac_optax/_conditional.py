@@ -7,8 +7,8 @@ batches instead as conditionals on how many lanes keep their state:
 
 1. none: the batched step, in place;
 2. exactly one of three or more (a seed whose gradients went non-finite
-   while the others train on): that lane is saved, every lane steps in
-   place, and the saved lane is written back;
+   while the others train on), where the leaves are not small: that lane is
+   saved, every lane steps in place, and the saved lane is written back;
 3. more than one but not all: the lane-by-lane select, from the state that
    (1) and (2) left unchanged;
 4. all: nothing.
@@ -26,6 +26,7 @@ select, lane by lane.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,10 +35,14 @@ import jax.numpy as jnp
 
 Step = Callable[[Any, Any], Any]
 
-RESTORE_ONE_KEPT_LANE = True
-"""Whether a step where exactly one lane keeps its state saves and restores
-that lane (2 above) instead of selecting lane by lane (3), which reads the
-old and the new state of every lane and copies the base state."""
+RESTORE_MIN_LEAF_SIZE = 1 << 12
+"""A step where exactly one lane keeps its state saves and restores that lane
+(2 above) when the state's leaves hold at least this many entries on average
+(over all lanes); else it selects lane by lane (3). The select reads the old
+and the new state of every lane and copies it; the restore adds two kernels
+per leaf, which cost more than the copy where leaves are small (on XLA:CPU,
+``benchmarks/step_time_rl.py``: 8 seeds of 1e5 params in 10 leaves, 9k
+entries per state leaf, restore faster; in 50 leaves, 2k, select faster)."""
 
 
 def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
@@ -171,20 +176,32 @@ def _batched_by_agreement(step: Step) -> Callable[..., Any]:
     # batch these conditionals the same way. (The named-axis check of
     # step_or_keep is not repeated: these steps hold the same primitives.)
     state = _step_or_keep(batched_step, kept_lanes == 0, state, inputs)
-    # With two lanes the saved lane is half the state: no faster than (3).
-    # A symbolic number of lanes (jax.export) compiles every branch.
-    lanes_at_least = lambda n: not isinstance(axis_size, int) or axis_size >= n
-    restored = int(RESTORE_ONE_KEPT_LANE and lanes_at_least(3))
+    restored = int(_restores_one_lane(axis_size, state))
     if restored:
       state = _step_or_keep(all_but_one_lane, kept_lanes == 1, state,
                             (pred, inputs))
-    if lanes_at_least(2 + restored):
+    # A symbolic number of lanes (jax.export) may be 2 or more.
+    if not isinstance(axis_size, int) or axis_size > 1 + restored:
       state = _step_or_keep(
           lane_by_lane, (kept_lanes > restored) & (kept_lanes < axis_size),
           state, (pred, inputs))
     return state, _all_true(state)
 
   return conditional
+
+
+def _restores_one_lane(axis_size: Any, state: Any) -> bool:
+  """Whether one kept lane is saved and restored: three lanes or more (with
+  two the saved lane is half the state, measured no faster than the select)
+  and leaves of at least :data:`RESTORE_MIN_LEAF_SIZE` entries on average.
+  Symbolic sizes (a shape-polymorphic ``jax.export``) select."""
+  shapes = [jnp.shape(x) for x in jax.tree.leaves(state)]
+  if not all(isinstance(d, int) for shape in shapes for d in shape):
+    return False
+  if not isinstance(axis_size, int) or axis_size < 3 or not shapes:
+    return False
+  entries = sum(math.prod(shape) for shape in shapes)
+  return entries >= RESTORE_MIN_LEAF_SIZE * len(shapes)
 
 
 def _all_true(tree: Any) -> Any:
