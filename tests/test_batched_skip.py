@@ -7,7 +7,11 @@ a state it should have stepped, fails here.
 
 from __future__ import annotations
 
+import os
+import pathlib
 import re
+import subprocess
+import sys
 from unittest import mock
 
 import jax
@@ -272,6 +276,30 @@ def test_one_kept_lane_is_restored_where_the_leaves_are_not_small(
     lanes, shapes, restores):
   state = [jnp.zeros(shape) for shape in shapes]
   assert _conditional._restores_one_lane(lanes, state) is restores
+
+
+def test_restoring_one_seed_of_seeds_sharded_over_devices_gathers_nothing(
+    tmp_path):
+  """8 seeds on 8 simulated devices: the restore saves the kept seed by a
+  masked sum, which reduces one seed's state across devices, where a slice at
+  a traced index would gather every seed's state to every device. Values:
+  those of one device and of the select, bit for bit."""
+  out = tmp_path / "runs.npz"
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+  result = subprocess.run(
+      [sys.executable, str(pathlib.Path(__file__).with_name("sharded_skip.py")),
+       str(out)], env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  runs = np.load(out)
+  assert int(runs["devices"]) == 8
+  assert list(runs["gathered"]) == []
+  leaves = sorted(k.split("_")[-1] for k in runs.files
+                  if k.startswith("select_"))
+  assert leaves
+  for i in leaves:
+    np.testing.assert_array_equal(runs[f"sharded_{i}"], runs[f"select_{i}"])
+    np.testing.assert_array_equal(runs[f"one_device_{i}"], runs[f"select_{i}"])
 
 
 def test_array_extra_args_reach_the_base_per_seed_under_vmap():

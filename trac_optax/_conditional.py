@@ -8,7 +8,8 @@ batches instead as conditionals on how many lanes keep their state:
 1. none: the batched step, in place;
 2. exactly one of three or more (a seed whose gradients went non-finite
    while the others train on), where the leaves are not small: that lane is
-   saved, every lane steps in place, and the saved lane is written back;
+   saved (a masked sum over the lanes, so lanes sharded over devices are not
+   gathered), every lane steps in place, and the saved lane is written back;
 3. more than one but not all: the lane-by-lane select, from the state that
    (1) and (2) left unchanged;
 4. all: nothing.
@@ -38,11 +39,13 @@ Step = Callable[[Any, Any], Any]
 RESTORE_MIN_LEAF_SIZE = 1 << 12
 """A step where exactly one lane keeps its state saves and restores that lane
 (2 above) when the state's leaves hold at least this many entries on average
-(over all lanes); else it selects lane by lane (3). The select reads the old
-and the new state of every lane and copies it; the restore adds two kernels
-per leaf, which cost more than the copy where leaves are small (on XLA:CPU,
-``benchmarks/step_time_rl.py``: 8 seeds of 1e5 params in 10 leaves, 9k
-entries per state leaf, restore faster; in 50 leaves, 2k, select faster)."""
+(over all lanes); else it selects lane by lane (3). The select keeps the old
+state beside the new one and copies the base state; the restore reads the
+state once more to save the lane and writes the lane back with a select in
+place, two more kernels per leaf, which cost more than the copy where leaves
+are small (on XLA:CPU, ``benchmarks/step_time_rl.py``: 8 seeds of 1e5 params
+in 10 leaves, 9k entries per state leaf, restore faster; in 50 leaves, 2k,
+select faster)."""
 
 
 def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
@@ -154,22 +157,22 @@ def _batched_by_agreement(step: Step) -> Callable[..., Any]:
     def all_but_one_lane(state: Any,
                          lanes_and_inputs: tuple[jax.Array, Any]) -> Any:
       lanes, inputs = lanes_and_inputs
-      kept_lane = jnp.argmin(lanes)
-      saved = jax.tree.map(
-          lambda x: jax.lax.dynamic_index_in_dim(x, kept_lane), state)
+      kept = ~lanes
+      saved = jax.tree.map(lambda x: _lane_of(x, kept), state)
       # The saved lane is an input of the conditional below, so it is read
       # before the step overwrites the state in place.
       return _step_or_keep(step_and_restore, jnp.any(lanes), state,
-                           (inputs, saved, kept_lane, jnp.any(lanes)))
+                           (inputs, saved, kept, jnp.any(lanes)))
 
     def step_and_restore(state: Any, inputs_saved_lane: Any) -> Any:
-      inputs, saved, kept_lane, steps = inputs_saved_lane
-      # Out of a conditional, as in lane_by_lane, so that the write-back
-      # below touches the kept lane only, in place.
+      inputs, saved, kept, steps = inputs_saved_lane
+      # Out of a conditional, as in lane_by_lane, so that the select below
+      # reads the stepped state and the saved lane only, in place.
       stepped = _step_or_keep(batched_step, steps, state, inputs)
       return jax.tree.map(
-          lambda new, old: jax.lax.dynamic_update_index_in_dim(
-              new, old, kept_lane, 0), stepped, saved)
+          lambda new, old: jnp.where(
+              kept.reshape(kept.shape + (1,) * (new.ndim - 1)), old, new),
+          stepped, saved)
 
     kept_lanes = axis_size - jnp.sum(pred, dtype=jnp.int32)
     # Calling _step_or_keep again (not lax.cond) lets an enclosing vmap
@@ -202,6 +205,31 @@ def _restores_one_lane(axis_size: Any, state: Any) -> bool:
     return False
   entries = sum(math.prod(shape) for shape in shapes)
   return entries >= RESTORE_MIN_LEAF_SIZE * len(shapes)
+
+
+def _lane_of(x: jax.Array, lane: jax.Array) -> jax.Array:
+  """The lane of ``x`` (lanes first) where the one-hot ``lane`` holds, with a
+  leading axis of 1, bit for bit.
+
+  A masked sum of the bits over the lanes (one is non-zero, so no integer
+  sum can round or overflow) rather than a dynamic slice: under a sharding
+  of the lanes (seeds over devices), a slice at a traced index gathers every
+  lane to every device, a sum over a sharded axis reduces across devices at
+  the size of one lane.
+  """
+  mask = lane.reshape(lane.shape + (1,) * (x.ndim - 1))
+  if x.dtype == jnp.bool_:
+    bits = x.astype(jnp.uint8)
+  elif jnp.issubdtype(x.dtype, jnp.floating):
+    bits = jax.lax.bitcast_convert_type(
+        x, jnp.dtype(f"uint{8 * x.dtype.itemsize}"))
+  else:
+    bits = x
+  lane_bits = jnp.sum(jnp.where(mask, bits, jnp.zeros((), bits.dtype)),
+                      axis=0, keepdims=True, dtype=bits.dtype)
+  if x.dtype == jnp.bool_:
+    return lane_bits.astype(jnp.bool_)
+  return jax.lax.bitcast_convert_type(lane_bits, x.dtype)
 
 
 def _all_true(tree: Any) -> Any:

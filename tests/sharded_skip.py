@@ -1,0 +1,71 @@
+"""Run by test_batched_skip.py in a process with 8 simulated CPU devices.
+
+Steps 8 vmapped seeds of trac(adam), sharded one per device and on one
+device, with one seed's gradients non-finite at some steps (the step that
+saves and restores that seed), and saves both runs and the compiled sharded
+step's collectives.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(out: str) -> None:
+  import re
+  from unittest import mock
+
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  import optax
+  from jax.sharding import Mesh
+  from jax.sharding import NamedSharding
+  from jax.sharding import PartitionSpec
+
+  import trac_optax
+  from trac_optax import _conditional
+
+  seeds = 8
+  tx = trac_optax.trac(optax.adam(1e-2))
+  start = {"w": jax.random.normal(jax.random.key(0), (seeds, 64, 64)),
+           "b": jnp.ones((seeds, 64))}
+
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  def run(sharding):
+    params = jax.tree.map(jnp.copy, start)
+    if sharding is not None:
+      params = jax.device_put(params, sharding)
+    state = jax.vmap(tx.init)(params)
+    update = jax.jit(jax.vmap(step))
+    for t in range(4):
+      grads = jax.tree.map(lambda p, t=t: jnp.sin(p * (t + 1)), params)
+      if t in (1, 2):  # seed 4, then seed 5, alone non-finite
+        grads = {**grads, "w": grads["w"].at[3 + t, 0, 0].set(jnp.nan)}
+      params, state = update(params, state, grads)
+    text = update.lower(params, state, params).compile().as_text()
+    return params, state, text
+
+  sharding = NamedSharding(Mesh(np.array(jax.devices()), ("seeds",)),
+                           PartitionSpec("seeds"))
+  runs = {}
+  # Every leaf here restores (not small); the select is the reference.
+  with mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", 0):
+    runs["sharded"] = run(sharding)
+    runs["one_device"] = run(None)
+  with mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", 1 << 62):
+    runs["select"] = run(None)
+  arrays = {"devices": len(jax.devices())}
+  for name, (params, state, _) in runs.items():
+    for i, leaf in enumerate(jax.tree.leaves((params, state))):
+      arrays[f"{name}_{i}"] = np.asarray(leaf)
+  gathered = re.findall(r"= (\S+) all-gather", runs["sharded"][2])
+  arrays["gathered"] = np.array(gathered, dtype=str)
+  np.savez(out, **arrays)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1])
