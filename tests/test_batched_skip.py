@@ -278,6 +278,55 @@ def test_one_kept_lane_is_restored_where_the_leaves_are_not_small(
   assert _conditional._restores_one_lane(lanes, state) is restores
 
 
+def test_step_or_keep_of_a_state_with_a_typed_key(one_kept_lane):
+  """A key has no bits to sum: one kept lane of four is selected instead of
+  restored, whatever the size rule says (not a TypeError, which would make
+  TRAC fall back to a select of the whole state at every step)."""
+  step = lambda state, inputs: (jax.random.split(state[0])[0],
+                                state[1] + inputs)
+  keys = jax.random.split(jax.random.key(0), 4)
+  state = (keys, jnp.zeros((4, 3)))
+  lanes = jnp.array([True, True, False, True])
+  got = jax.jit(jax.vmap(lambda p, s, i: _conditional.step_or_keep(
+      p, step, s, i)))(lanes, state, jnp.ones((4, 3)))
+  want = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
+  got_keys = jax.random.key_data(got[0])
+  for lane in (0, 1, 3):
+    np.testing.assert_array_equal(got_keys[lane],
+                                  jax.random.key_data(want)[lane])
+  np.testing.assert_array_equal(got_keys[2], jax.random.key_data(keys)[2])
+  np.testing.assert_array_equal(np.asarray(got[1]),
+                                np.where(np.asarray(lanes)[:, None], 1.0, 0.0)
+                                * np.ones((4, 3)))
+
+
+def test_a_base_state_with_a_typed_key_steps_under_vmap(one_kept_lane):
+  """A key (no bits to sum) in the base state: one kept seed of four is
+  selected, whatever the size rule says, and the key is kept with it."""
+
+  def init(params):
+    return {"key": jax.random.key(0), "seen": jnp.zeros_like(params)}
+
+  def update(updates, state, params=None):
+    del params
+    key, _ = jax.random.split(state["key"])
+    return (jax.tree.map(lambda g: -0.1 * g, updates),
+            {"key": key, "seen": state["seen"] + updates})
+
+  tx = trac_optax.trac(optax.GradientTransformation(init, update))
+  params = jnp.ones((SEEDS, 8))
+  grads = jnp.ones((SEEDS, 8)).at[2, 0].set(jnp.nan)
+  state = jax.vmap(tx.init)(params)
+  _, new = jax.jit(jax.vmap(tx.update))(grads, state, params)
+  base, old_base = new.base_optimizer_state, state.base_optimizer_state
+  keys = jax.random.key_data(base["key"])
+  old_keys = jax.random.key_data(old_base["key"])
+  np.testing.assert_array_equal(keys[2], old_keys[2])
+  assert not np.array_equal(keys[0], old_keys[0])
+  np.testing.assert_array_equal(base["seen"][2], old_base["seen"][2])
+  np.testing.assert_array_equal(base["seen"][0], np.ones(8))
+
+
 def test_restoring_one_seed_of_seeds_sharded_over_devices_gathers_nothing(
     tmp_path):
   """8 seeds on 8 simulated devices: the restore saves the kept seed by a

@@ -197,8 +197,13 @@ def _restores_one_lane(axis_size: Any, state: Any) -> bool:
   """Whether one kept lane is saved and restored: three lanes or more (with
   two the saved lane is half the state, measured no faster than the select)
   and leaves of at least :data:`RESTORE_MIN_LEAF_SIZE` entries on average.
-  Symbolic sizes (a shape-polymorphic ``jax.export``) select."""
-  shapes = [jnp.shape(x) for x in jax.tree.leaves(state)]
+  Symbolic sizes (a shape-polymorphic ``jax.export``) and leaves that are
+  neither numbers nor bools (typed PRNG keys) select."""
+  leaves = jax.tree.leaves(state)
+  if not all(jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
+             for x in leaves):
+    return False
+  shapes = [jnp.shape(x) for x in leaves]
   if not all(isinstance(d, int) for shape in shapes for d in shape):
     return False
   if not isinstance(axis_size, int) or axis_size < 3 or not shapes:
