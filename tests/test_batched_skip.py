@@ -145,38 +145,106 @@ def test_step_or_keep_batches_like_a_select(lanes, one_kept_lane):
       np.asarray(got[1]), np.where(mask, np.arange(n) + 1, np.arange(n)))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(lanes=st.lists(st.booleans(), min_size=1, max_size=7),
-       form=st.sampled_from(["restore", "select"]))
-def test_any_lanes_step_or_keep_like_a_select(lanes, form):
+       form=st.sampled_from(["restore", "select"]),
+       closes_over_lanes=st.booleans())
+def test_any_lanes_step_or_keep_like_a_select(lanes, form, closes_over_lanes):
   """A two-stage step (a moment, then an offset from the new moment, and a
-  counter), batched: each lane is stepped or kept as NumPy selects it."""
+  counter), batched: each lane is stepped or kept as NumPy selects it. Its
+  decay is a constant, or a value per lane that the step closes over (as a
+  base optimizer closes over a learning rate that a sweep vmaps over)."""
   n = len(lanes)
+  decays = 0.9 - 0.1 * np.arange(n) if closes_over_lanes else np.full(n, 0.9)
 
-  def step(state, g):
-    m, d, count = state
-    m = 0.9 * m + g
-    return m, d + m, count + 1
+  def lane(pred, state, g, decay):
+    def step(state, g):
+      m, d, count = state
+      m = (decay if closes_over_lanes else 0.9) * m + g
+      return m, d + m, count + 1
+    return _conditional.step_or_keep(pred, step, state, g)
 
   m = np.arange(n * 6.0).reshape(n, 2, 3)
   d = -np.arange(n * 6.0).reshape(n, 2, 3)
   g = np.ones((n, 2, 3)) * np.arange(1, n + 1)[:, None, None]
   count = np.arange(n, dtype=np.int32)
   with _one_kept_lane(form):
-    got = jax.jit(jax.vmap(
-        lambda p, s, g: _conditional.step_or_keep(p, step, s, g)))(
-            jnp.array(lanes), (jnp.asarray(m, jnp.float32),
-                               jnp.asarray(d, jnp.float32),
-                               jnp.asarray(count)),
-            jnp.asarray(g, jnp.float32))
+    got = jax.jit(jax.vmap(lane))(
+        jnp.array(lanes), (jnp.asarray(m, jnp.float32),
+                           jnp.asarray(d, jnp.float32), jnp.asarray(count)),
+        jnp.asarray(g, jnp.float32), jnp.asarray(decays, jnp.float32))
   mask = np.array(lanes)[:, None, None]
-  new_m = 0.9 * m + g
+  new_m = decays[:, None, None] * m + g
   np.testing.assert_allclose(np.asarray(got[0]), np.where(mask, new_m, m),
                              rtol=1e-6)
   np.testing.assert_allclose(np.asarray(got[1]),
                              np.where(mask, d + new_m, d), rtol=1e-6)
   np.testing.assert_array_equal(np.asarray(got[2]),
                                 np.where(np.array(lanes), count + 1, count))
+
+
+LEARNING_RATES = (0.01, 0.05, 0.2)
+
+
+def _train_at(learning_rate, nan_steps):
+  """``trac(adam(learning_rate))`` for STEPS steps from seed 0's params;
+  the gradients are NaN at the steps where ``nan_steps`` holds."""
+  tx = trac_optax.trac(optax.adam(learning_rate))
+
+  def body(carry, step_and_nan):
+    params, state = carry
+    step, nan = step_and_nan
+    grads = jax.tree.map(lambda p: jnp.where(nan, jnp.nan, jnp.sin(
+        p * (step + 1.0))), params)
+    updates, state = tx.update(grads, state, params)
+    return (optax.apply_updates(params, updates), state), None
+
+  params = _params(0)
+  (params, state), _ = jax.lax.scan(body, (params, tx.init(params)),
+                                    (jnp.arange(STEPS), nan_steps))
+  return params, state
+
+
+def test_a_sweep_vmapped_over_the_bases_learning_rate(one_kept_lane):
+  """PureJaxRL-style sweeps vmap training over a hyperparameter, so the base
+  closes over a batched learning rate (before: an AssertionError from
+  custom_vmap, which refused the batched closure)."""
+  nan = np.zeros((len(LEARNING_RATES), STEPS), bool)
+  nan[1, 2] = True  # one lane of three keeps its state
+  nan[[0, 2], 4] = True  # two lanes
+  nan[:, 6] = True  # every lane
+  swept = jax.jit(jax.vmap(_train_at))(jnp.array(LEARNING_RATES),
+                                       jnp.asarray(nan))
+  for i, learning_rate in enumerate(LEARNING_RATES):
+    # The reference closes over a Python float: nothing traced, no vmap.
+    alone = jax.jit(lambda nan, lr=learning_rate: _train_at(lr, nan))(
+        jnp.asarray(nan[i]))
+    _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], swept), alone)
+  np.testing.assert_array_equal(swept[1].skipped, nan.sum(axis=1))
+  # Each lane's base stepped at its own learning rate: the offsets differ.
+  offsets = np.asarray(swept[1].delta["w"][:, 0, 0])
+  assert len(set(offsets.tolist())) == len(LEARNING_RATES)
+
+
+def test_an_eager_vmap_over_the_bases_learning_rate():
+  """Without jit the closed-over learning rates are concrete batched values."""
+  def two_steps(learning_rate, grads):
+    tx = trac_optax.trac(optax.adam(learning_rate))
+    params = _params(0)
+    state = tx.init(params)
+    for g in (jax.tree.map(jnp.sin, params), grads):
+      updates, state = tx.update(g, state, params)
+      params = optax.apply_updates(params, updates)
+    return params, state
+
+  grads = _stack([jax.tree.map(jnp.cos, _params(0))] * 3)
+  grads["w"] = grads["w"].at[1, 0, 0].set(jnp.nan)  # the middle lane skips
+  swept = jax.vmap(two_steps)(jnp.array(LEARNING_RATES), grads)
+  for i, learning_rate in enumerate(LEARNING_RATES):
+    alone = jax.jit(lambda g, lr=learning_rate: two_steps(lr, g))(
+        jax.tree.map(lambda x, i=i: x[i], grads))
+    _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], swept), alone)
+  np.testing.assert_array_equal(swept[1].skipped, [0, 1, 0])
 
 
 def test_step_or_keep_with_one_predicate_for_a_batched_state():
@@ -214,7 +282,10 @@ def test_meta_gradient_under_vmap_matches_each_seed():
       want = grad_alone(shifts[seed])
       np.testing.assert_allclose(np.asarray(got[seed]), np.asarray(want),
                                  rtol=1e-5)
-    assert np.all(np.isfinite(np.asarray(got)[[0, 2]]))
+    assert np.all(np.isfinite(np.asarray(got)))
+    # Seed 1's shift enters only NaN gradients, whose steps are skipped: the
+    # loss does not depend on it (before, its meta-gradient was NaN).
+    np.testing.assert_array_equal(np.asarray(got[1]), 0.0)
 
 
 def _entry_copies(compiled_text):

@@ -88,3 +88,49 @@ def test_derivatives_are_finite_with_the_defaults_in_float32(base_name, steps):
   _, tangent = jax.jit(lambda p, t: jax.jvp(lambda q: run(q, shifts), (p,),
                                              (t,)))(params, jnp.ones(3))
   assert np.isfinite(float(tangent))
+
+
+def _meta_loss_of_learning_rate(base_name):
+  """Loss after STEPS steps as a function of the learning rate, which the
+  base optimizer closes over (``optax.adam(lr)``: no state holds it). Step
+  5's gradients are NaN, so a skipped step is differentiated through too."""
+  def run(learning_rate, shifts):
+    base = {"sgd": optax.sgd, "adam": optax.adam}[base_name](learning_rate)
+    tx = trac_optax.trac(base, s_init=1e-2)
+
+    def body(carry, shift):
+      params, state = carry
+      grads = jax.grad(lambda q: jnp.sum((q - TARGET) ** 2))(params) + shift
+      updates, state = tx.update(grads, state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    params = jnp.array([0.5, 0.1, -0.3], shifts.dtype)
+    (params, state), _ = jax.lax.scan(body, (params, tx.init(params)),
+                                      shifts.at[5].set(jnp.nan))
+    return jnp.sum((params - TARGET) ** 2) + trac_optax.scale(state)
+
+  return run
+
+
+@pytest.mark.parametrize("base_name", sorted(BASES))
+def test_meta_gradient_with_respect_to_the_bases_learning_rate(base_name):
+  # Before, the closed-over tracer escaped TRAC's skip (UnexpectedTracerError).
+  with jax.enable_x64(True):
+    run = jax.jit(_meta_loss_of_learning_rate(base_name))
+    shifts = jnp.asarray(
+        0.1 * np.random.default_rng(1).normal(size=(STEPS, 3)))
+    learning_rates = jnp.array([0.02, 0.1, 0.3])
+    eps = 1e-6
+    want = [(float(run(lr + eps, shifts)) - float(run(lr - eps, shifts)))
+            / (2 * eps) for lr in np.asarray(learning_rates)]
+    grad = jax.grad(run)
+    got = [float(jax.jit(grad)(lr, shifts)) for lr in learning_rates]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
+    assert all(abs(g) > 1e-6 for g in got)  # the learning rate matters
+    # Vmapped over the learning rates (a sweep of meta-gradients), in both
+    # orders of vmap and grad.
+    vmapped = jax.jit(jax.vmap(grad, in_axes=(0, None)))(learning_rates, shifts)
+    np.testing.assert_allclose(np.asarray(vmapped), want, rtol=1e-5, atol=1e-9)
+    summed = jax.jit(jax.grad(lambda lrs: jnp.sum(
+        jax.vmap(run, in_axes=(0, None))(lrs, shifts))))(learning_rates)
+    np.testing.assert_allclose(np.asarray(summed), want, rtol=1e-5, atol=1e-9)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 Step = Callable[[Any, Any], Any]
@@ -51,22 +52,41 @@ select faster)."""
 def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
   """``step(state, inputs)`` if ``pred`` holds, else ``state``.
 
-  ``step`` must return a tree typed like ``state`` and must not close over
-  traced values (pass them in ``inputs``). Nested ``vmap`` levels each test
-  whether all of their lanes step. Derivatives, forward and reverse, are
+  ``step`` must return a tree typed like ``state``. Traced values it closes
+  over (a base optimizer's learning rate that is vmapped over or
+  differentiated) are passed to it as inputs. Nested ``vmap`` levels each
+  test whether all of their lanes step. Derivatives, forward and reverse, are
   those of ``jax.lax.cond``.
   """
-  if _uses_named_axes(step, state, inputs):
+  traced = jax.make_jaxpr(step, return_shape=True)
+  closed, out_shapes = traced(state, inputs)
+  if _has_named_axis(closed.jaxpr):
     # A collective over a vmapped axis (e.g. a pmean over seeds inside the
     # base optimizer) must be batched by that vmap itself, which a
     # custom_vmap rule cannot name: such a step keeps lax.cond's select.
     return _cond(pred, step, state, inputs)
+  if any(isinstance(c, jax.core.Tracer) for c in closed.consts):
+    # custom_vmap refuses batched values in a closure and custom_jvp's
+    # function argument must hold no tangents, so the step gets them as
+    # arguments: it becomes its traced program, with the closed-over values
+    # as explicit inputs (batched and differentiated like any input).
+    step, inputs = _closure_converted(closed, out_shapes), (inputs,
+                                                            closed.consts)
   return _step_or_keep(step, pred, state, inputs)
 
 
-def _uses_named_axes(step: Step, state: Any, inputs: Any) -> bool:
-  jaxpr = jax.make_jaxpr(step)(state, inputs).jaxpr
-  return _has_named_axis(jaxpr)
+def _closure_converted(closed: Any, out_shapes: Any) -> Step:
+  """``step`` as ``(state, (inputs, consts)) -> new state``, from its
+  program ``closed`` traced on ``(state, inputs)``."""
+  out_tree = jax.tree.structure(out_shapes)
+
+  def step(state: Any, inputs_and_consts: tuple[Any, list[Any]]) -> Any:
+    inputs, consts = inputs_and_consts
+    out = jax.core.eval_jaxpr(closed.jaxpr, consts,
+                              *jax.tree.leaves((state, inputs)))
+    return jax.tree.unflatten(out_tree, out)
+
+  return step
 
 
 def _has_named_axis(jaxpr: Any) -> bool:

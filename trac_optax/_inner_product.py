@@ -72,11 +72,16 @@ def _tree_inner_product_jvp(dtype: np.dtype, primals: tuple[Any, ...],
   grads, delta = primals
   grads_dot, delta_dot = tangents
   out = _tree_inner_product(dtype, grads, delta)
+  # A non-finite product is never used (TRAC skips that step), so its
+  # derivative is 0. The operands are zeroed there too: in reverse mode each
+  # is multiplied by the other's cotangent, and 0 * NaN would be NaN.
+  finite = jnp.isfinite(out)
+  masked = lambda xs: tuple(jnp.where(finite, x, 0) for x in xs)
   # The unbatched form, in plain (transposable) operations; an enclosing
   # vmap batches them as it would any other.
-  out_dot = (_reduce(grads_dot, delta, dtype, lanes=None)
-             + _reduce(grads, delta_dot, dtype, lanes=None))
-  return out, out_dot
+  out_dot = (_reduce(grads_dot, masked(delta), dtype, lanes=None)
+             + _reduce(masked(grads), delta_dot, dtype, lanes=None))
+  return out, jnp.where(finite, out_dot, 0)
 
 
 def _accumulation_dtype(g: jax.Array, d: jax.Array) -> np.dtype:

@@ -272,8 +272,11 @@ def trac(
       from -6e4 to +6e4) takes more than one step.
     * Derivatives: ``jax.grad``/``jax.jvp`` through ``update`` (e.g. a
       meta-gradient through an unrolled loop) are finite, including at the
-      first step where ``v = 0`` (there ``sqrt`` gets slope 0, not inf), and
-      exact wherever the update is smooth.
+      first step where ``v = 0`` (there ``sqrt`` gets slope 0, not inf) and
+      across skipped steps (a skipped step keeps the state, and its
+      non-finite gradients get derivative 0), and exact wherever the update
+      is smooth. The base may close over traced values: a learning rate
+      that ``jax.vmap`` sweeps over, or that a meta-gradient differentiates.
 
   Args:
     base_optimizer: any Optax transform, e.g. ``optax.adam(1e-3)``, a
@@ -406,8 +409,11 @@ def trac(
         finite, base_step, (state.delta, state.base_optimizer_state),
         (updates, state.reference, extra_dynamic))
 
+    # A skipped step's tuners are discarded; fed 0 rather than a non-finite
+    # h, they stay finite, and so do their derivatives (a 0 cotangent times
+    # the slope at NaN would be NaN, in every earlier step of a meta-gradient).
     v, sigma, tuner_scales, scale = _tuner_step(
-        h,
+        jnp.where(finite, h, 0),
         state.v,
         state.sigma,
         jnp.asarray(betas, tuner_dtype),
