@@ -134,3 +134,50 @@ def test_meta_gradient_with_respect_to_the_bases_learning_rate(base_name):
     summed = jax.jit(jax.grad(lambda lrs: jnp.sum(
         jax.vmap(run, in_axes=(0, None))(lrs, shifts))))(learning_rates)
     np.testing.assert_allclose(np.asarray(summed), want, rtol=1e-5, atol=1e-9)
+
+
+def _loss_of_s_init_and_params(base_name):
+  """Loss after STEPS scanned steps (step 5 skipped, its gradients NaN) of
+  ``trac(base, s_init=s_init)`` from ``params``, on a non-quadratic loss."""
+  def run(s_init, params):
+    tx = trac_optax.trac(BASES[base_name](), s_init=s_init)
+    shifts = jnp.zeros((STEPS, 3), params.dtype).at[5].set(jnp.nan)
+
+    def body(carry, shift):
+      params, state = carry
+      grads = jax.grad(lambda q: jnp.sum((q - TARGET) ** 2 + 0.1 * q ** 3))(
+          params) + shift
+      updates, state = tx.update(grads, state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    (params, state), _ = jax.lax.scan(body, (params, tx.init(params)), shifts)
+    return jnp.sum((params - TARGET) ** 2) + trac_optax.scale(state)
+
+  return run
+
+
+@pytest.mark.parametrize("base_name", sorted(BASES))
+def test_second_derivatives_match_finite_differences(base_name):
+  """Hessians through a scanned loop, with respect to ``s_init`` and to the
+  initial params, against second differences of the loss itself. Before,
+  jax.hessian stopped with a ValueError (the batching rules returned batched
+  results for unbatched inputs), and with respect to ``s_init`` was NaN (the
+  second slope of the tuners' overflow rescaling overflowed)."""
+  with jax.enable_x64(True):
+    run = jax.jit(_loss_of_s_init_and_params(base_name))
+    s_init, params = 1e-2, jnp.array([0.3, -0.5, 1.1])
+    f = lambda s, p: float(run(s, p))
+    eps = 1e-6  # 1e-4 of s_init: the loss curves steeply in it
+    want = (f(s_init + eps, params) - 2 * f(s_init, params)
+            + f(s_init - eps, params)) / eps**2
+    got = float(jax.jit(jax.hessian(run))(s_init, params))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    eps = 1e-4
+    basis = np.eye(3) * eps
+    want = np.array([[(f(s_init, params + a + b) - f(s_init, params + a - b)
+                       - f(s_init, params - a + b)
+                       + f(s_init, params - a - b)) / (4 * eps**2)
+                      for b in basis] for a in basis])
+    got = np.asarray(jax.jit(jax.hessian(run, argnums=1))(s_init, params))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.max(np.abs(want)) > 0.1  # the loss curves in the params

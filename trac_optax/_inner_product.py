@@ -98,6 +98,10 @@ def _batched_by_lanes(dtype: np.dtype) -> Any:
   def rule(axis_size: int, in_batched: list[Any], grads: Sequence[jax.Array],
            delta: Sequence[jax.Array]) -> tuple[jax.Array, bool]:
     grads_batched, delta_batched = in_batched
+    if not any(grads_batched) and not any(delta_batched):
+      # JAX may call a rule with nothing batched (a second derivative
+      # through a scan): the result is not batched either.
+      return _reduce(grads, delta, dtype, lanes=None), False
     # An unbatched operand gets a leading axis of 1 and broadcasts.
     lift = lambda xs, batched: [x if b else x[None] for x, b in zip(xs, batched)]
     return _reduce(lift(grads, grads_batched), lift(delta, delta_batched),

@@ -141,13 +141,16 @@ def _tuner_step(
   v_next = betas * betas * v + h * h
   overflows = ~(v_next <= big)  # also when h * h is inf
   # Rescaled history, in units of m so that nothing overflows on the way.
+  # Where nothing overflows (r is then unused), m and unit are 1: constants,
+  # so no derivative of any order passes through sqrt(big / unit), whose
+  # slopes overflow (NaN second derivatives).
   root_v = _sqrt_with_finite_slope(v)
   m = jnp.maximum(jnp.abs(h), betas * root_v)
-  m = jnp.where(m > 0, m, 1.0)
+  m = jnp.where(overflows & (m > 0), m, 1.0)
   # In [1, 2] when h or v is non-zero; the maximum only covers h = v = 0,
   # where big / 0 would give an infinite slope (and a NaN derivative).
   unit = jnp.maximum((betas * root_v / m) ** 2 + (h / m) ** 2, 1.0)
-  r = jnp.minimum(jnp.sqrt(big / unit) / m, 1.0)
+  r = jnp.minimum(jnp.sqrt(big / jnp.where(overflows, unit, 1.0)) / m, 1.0)
   v = jnp.where(overflows, big, v_next)
   sigma = jnp.where(overflows, betas * sigma * r - h * r, betas * sigma - h)
   sigma = jnp.clip(sigma, -big, big)
@@ -275,8 +278,9 @@ def trac(
       first step where ``v = 0`` (there ``sqrt`` gets slope 0, not inf) and
       across skipped steps (a skipped step keeps the state, and its
       non-finite gradients get derivative 0), and exact wherever the update
-      is smooth. The base may close over traced values: a learning rate
-      that ``jax.vmap`` sweeps over, or that a meta-gradient differentiates.
+      is smooth; second derivatives (``jax.hessian``) too. The base may
+      close over traced values: a learning rate that ``jax.vmap`` sweeps
+      over, or that a meta-gradient differentiates.
 
   Args:
     base_optimizer: any Optax transform, e.g. ``optax.adam(1e-3)``, a
