@@ -58,8 +58,7 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
   test whether all of their lanes step. Derivatives, forward and reverse, are
   those of ``jax.lax.cond``.
   """
-  traced = jax.make_jaxpr(step, return_shape=True)
-  closed, out_shapes = traced(state, inputs)
+  closed, out_shapes = jax.make_jaxpr(step, return_shape=True)(state, inputs)
   if _has_named_axis(closed.jaxpr):
     # A collective over a vmapped axis (e.g. a pmean over seeds inside the
     # base optimizer) must be batched by that vmap itself, which a

@@ -147,8 +147,7 @@ def _tuner_step(
   root_v = _sqrt_with_finite_slope(v)
   m = jnp.maximum(jnp.abs(h), betas * root_v)
   m = jnp.where(overflows & (m > 0), m, 1.0)
-  # In [1, 2] when h or v is non-zero; the maximum only covers h = v = 0,
-  # where big / 0 would give an infinite slope (and a NaN derivative).
+  # In [1, 2] where v overflows (the maximum only guards rounding).
   unit = jnp.maximum((betas * root_v / m) ** 2 + (h / m) ** 2, 1.0)
   r = jnp.minimum(jnp.sqrt(big / jnp.where(overflows, unit, 1.0)) / m, 1.0)
   v = jnp.where(overflows, big, v_next)
