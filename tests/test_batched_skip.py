@@ -295,45 +295,52 @@ def _entry_copies(compiled_text):
   return re.findall(r"= (\w+\[[\d,]*\])\S* copy\(", entry)
 
 
-def _compiled_vmapped_step(one_kept_lane="restore"):
-  """The HLO text of a jitted, vmapped trac(adam) step (2 leaves, 4 seeds)."""
-  tx = trac_optax.trac(optax.adam(1e-3))
+def _compiled_vmapped_step(one_kept_lane="restore", sweep=False):
+  """The HLO text of a jitted, vmapped trac(adam) step (2 leaves, 4 seeds);
+  with ``sweep``, each seed's base closes over its own learning rate."""
   params = {"w": jnp.ones((SEEDS, 64, 64)), "b": jnp.ones((SEEDS, 64))}
+  learning_rates = jnp.full((SEEDS,), 1e-3)
 
-  def step(params, state, grads):
+  def step(params, state, grads, learning_rate):
+    tx = trac_optax.trac(optax.adam(learning_rate if sweep else 1e-3))
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state
 
-  state = jax.vmap(tx.init)(params)
+  state = jax.vmap(trac_optax.trac(optax.adam(1e-3)).init)(params)
   with _one_kept_lane(one_kept_lane):
     return jax.jit(jax.vmap(step), donate_argnums=(0, 1)).lower(
-        params, state, params).compile().as_text()
+        params, state, params, learning_rates).compile().as_text()
 
 
-def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps():
-  """The common step of vmapped seeds updates the state in place.
+@pytest.mark.parametrize("sweep", [False, True], ids=["seeds", "sweep"])
+def test_vmapped_step_copies_no_state_buffer_when_every_seed_steps(sweep):
+  """The common step of vmapped seeds updates the state in place, also when
+  the vmap sweeps over the base's learning rate.
 
   A select between the stepped and the kept state (what ``lax.cond`` becomes
   under ``vmap``) makes XLA copy Adam's moments at every step; only per-seed
   scalars (the tuners' 6 betas, counters) may be copied here.
   """
-  big = [s for s in _entry_copies(_compiled_vmapped_step()) if s.count(",") >= 1
+  copies = _entry_copies(_compiled_vmapped_step(sweep=sweep))
+  big = [s for s in copies if s.count(",") >= 1
          and int(s.split("[")[1].split(",")[1].rstrip("]")) >= 64]
   assert not big, big
 
 
-def _copied_state_buffers(one_kept_lane):
+def _copied_state_buffers(one_kept_lane, sweep=False):
   """Shapes of the state buffers copied anywhere in the compiled vmapped
   step (in any branch of any conditional)."""
-  text = _compiled_vmapped_step(one_kept_lane)
+  text = _compiled_vmapped_step(one_kept_lane, sweep)
   return sorted(re.findall(rf"= (f32\[{SEEDS},64[\d,]*\])\S* copy\(", text))
 
 
-def test_restoring_the_one_kept_seed_copies_no_state_buffer():
+@pytest.mark.parametrize("sweep", [False, True], ids=["seeds", "sweep"])
+def test_restoring_the_one_kept_seed_copies_no_state_buffer(sweep):
   """A step where one of 4 seeds keeps its state saves that seed and steps
   every seed in place: restoring it adds no copy to the compiled step (the
   copies left are those of the select for two or more kept seeds)."""
-  assert _copied_state_buffers("restore") == _copied_state_buffers("select")
+  assert (_copied_state_buffers("restore", sweep)
+          == _copied_state_buffers("select", sweep))
 
 
 @pytest.mark.parametrize(("lanes", "shapes", "restores"), [
