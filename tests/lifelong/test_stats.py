@@ -10,6 +10,7 @@ import scipy.stats
 
 from trac_optax.lifelong import bootstrap_ci
 from trac_optax.lifelong import summary_table
+from trac_optax.lifelong._stats import nan_mean
 
 
 def _exact_percentile_interval(values, confidence):
@@ -99,3 +100,16 @@ def test_bootstrap_ci_refuses_what_it_would_pool_or_cannot_resample(
   with pytest.raises(ValueError) as error:
     bootstrap_ci(values, **options)
   assert message in str(error.value)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_nan_mean_skips_nan_and_is_nan_where_a_slice_has_no_value():
+  values = np.array([[1.0, np.nan, np.nan], [3.0, 4.0, np.nan]])
+  got = nan_mean(values, axis=0)
+  np.testing.assert_array_equal(got, [2.0, 4.0, np.nan])
+  np.testing.assert_array_equal(nan_mean(values, axis=1), [1.0, 3.5])
+  assert nan_mean(values) == pytest.approx(8.0 / 3.0)
+  assert np.isnan(nan_mean(np.full(4, np.nan)))
+  # The table of a run in which one seed completed no episode in task 2.
+  table = summary_table({"trac": np.array([[1.0, np.nan], [2.0, 3.0]])})
+  assert "trac" in table

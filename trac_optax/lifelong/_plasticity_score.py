@@ -32,6 +32,7 @@ from trac_optax.lifelong._optimizers import reset_name
 from trac_optax.lifelong._stats import Interval
 from trac_optax.lifelong._stats import check_resampling
 from trac_optax.lifelong._stats import check_task_returns
+from trac_optax.lifelong._stats import nan_mean
 
 ROW_LABEL = "plasticity vs reset, tasks 2+"
 """Label of the row of scores against ``reset`` (Adam) in the summary table."""
@@ -62,7 +63,7 @@ def return_floor(config: LifelongConfig) -> float:
 
 def _later_task_means(returns: np.ndarray) -> np.ndarray:
   """Per-seed mean over tasks 2 and later, NaN seeds dropped."""
-  per_seed = np.nanmean(np.asarray(returns, np.float64)[:, 1:], axis=1)
+  per_seed = nan_mean(np.asarray(returns, np.float64)[:, 1:], axis=1)
   return per_seed[~np.isnan(per_seed)]
 
 

@@ -17,6 +17,7 @@ from trac_optax.lifelong._plasticity_score import plasticity_records
 from trac_optax.lifelong._plasticity_score import plasticity_rows
 from trac_optax.lifelong._plasticity_score import return_floor
 from trac_optax.lifelong._run import LifelongRun
+from trac_optax.lifelong._stats import empty_slices_are_nan
 from trac_optax.lifelong._stats import summary_rows
 from trac_optax.lifelong._stats import summary_table
 
@@ -108,9 +109,10 @@ def plot_returns(path: pathlib.Path, runs: Sequence[LifelongRun],
   for run in runs:
     steps = run.env_steps
     per_seed = _smooth(run.returns, window)
-    mean = np.nanmean(per_seed, axis=0)
     n = np.maximum(np.sum(~np.isnan(per_seed), axis=0), 1)
-    sem = np.nanstd(per_seed, axis=0) / np.sqrt(n)
+    with empty_slices_are_nan():
+      mean = np.nanmean(per_seed, axis=0)
+      sem = np.nanstd(per_seed, axis=0) / np.sqrt(n)
     line, = ax.plot(steps, mean, label=run.name, lw=1.2)
     ax.fill_between(steps, mean - sem, mean + sem, color=line.get_color(),
                     alpha=0.2, lw=0)

@@ -22,6 +22,7 @@ from trac_optax.lifelong._reset import reinitialise
 from trac_optax.lifelong._sharding import seed_jit
 from trac_optax.lifelong._sharding import shard_seeds
 from trac_optax.lifelong._sharding import to_host
+from trac_optax.lifelong._stats import nan_mean
 from trac_optax.lifelong._suites import check_suite_named
 from trac_optax.lifelong._suites import make_suite
 from trac_optax.lifelong._tasks import TaskSuite
@@ -81,7 +82,7 @@ class LifelongRun:
     cfg = self.config
     per_task = self.returns.reshape(cfg.num_seeds, cfg.num_tasks,
                                     cfg.iterations_per_task)
-    return np.nanmean(per_task, axis=-1)
+    return nan_mean(per_task, axis=-1)
 
 
 def run_lifelong(
@@ -176,7 +177,7 @@ def run_lifelong(
     if on_task_end is not None:
       on_task_end(task, metrics)
     bar.set_postfix_str(
-        f"task {task + 1} mean return {np.nanmean(metrics['return']):.1f}")
+        f"task {task + 1} mean return {nan_mean(metrics['return']):.1f}")
   bar.close()
   train_seconds = time.perf_counter() - start
 

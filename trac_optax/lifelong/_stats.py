@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -19,6 +22,24 @@ class Interval(NamedTuple):
 
   def __str__(self) -> str:
     return f"{self.mean:.1f} [{self.low:.1f}, {self.high:.1f}]"
+
+
+@contextlib.contextmanager
+def empty_slices_are_nan() -> Iterator[None]:
+  """NumPy's NaN-ignoring mean and standard deviation of a slice that holds
+  only NaN (a seed that completed no episode in a task) are NaN, which is
+  the answer here: this silences the RuntimeWarnings that come with them."""
+  with warnings.catch_warnings():
+    for message in ("Mean of empty slice", "Degrees of freedom <= 0"):
+      warnings.filterwarnings("ignore", message, RuntimeWarning)
+    yield
+
+
+def nan_mean(values: np.ndarray, axis: int | None = None) -> np.ndarray:
+  """The mean of the values that are not NaN, over ``axis``; NaN (and no
+  warning) where there are none."""
+  with empty_slices_are_nan():
+    return np.nanmean(values, axis=axis)
 
 
 def check_resampling(confidence: float, n_resamples: int) -> None:
@@ -109,11 +130,11 @@ def summary_rows(
   rows = [(str(t + 1), {name: bootstrap_ci(r[:, t])
                         for name, r in task_returns.items()})
           for t in range(num_tasks)]
-  rows.append(("all", {name: bootstrap_ci(np.nanmean(r, axis=1))
+  rows.append(("all", {name: bootstrap_ci(nan_mean(r, axis=1))
                        for name, r in task_returns.items()}))
   if num_tasks > 1:
     rows.append((f"2-{num_tasks}", {
-        name: bootstrap_ci(np.nanmean(r[:, 1:], axis=1))
+        name: bootstrap_ci(nan_mean(r[:, 1:], axis=1))
         for name, r in task_returns.items()}))
   return rows
 
