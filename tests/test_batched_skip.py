@@ -226,6 +226,50 @@ def test_a_sweep_vmapped_over_the_bases_learning_rate(one_kept_lane):
   assert len(set(offsets.tolist())) == len(LEARNING_RATES)
 
 
+def _train_seed_at(learning_rate, shift, nan_steps):
+  """:func:`_train_at` with the gradients of a seed given by ``shift``."""
+  tx = trac_optax.trac(optax.adam(learning_rate))
+
+  def body(carry, step_and_nan):
+    params, state = carry
+    step, nan = step_and_nan
+    grads = jax.tree.map(lambda p: jnp.where(nan, jnp.nan, jnp.sin(
+        p * (step + 1.0) + shift)), params)
+    updates, state = tx.update(grads, state, params)
+    return (optax.apply_updates(params, updates), state), None
+
+  params = _params(0)
+  return jax.lax.scan(body, (params, tx.init(params)),
+                      (jnp.arange(STEPS), nan_steps))[0]
+
+
+@pytest.mark.parametrize("outer", ["learning rates", "seeds"])
+def test_a_sweep_of_vmapped_seeds_matches_each_run_alone(outer):
+  """Learning rates x seeds, two nested vmaps (PureJaxRL's sweeps): the
+  inner vmap's base closes over a value batched by the outer one, or the
+  outer's by the inner."""
+  shifts = jnp.arange(4.0)
+  nan = np.zeros((len(LEARNING_RATES), len(shifts), STEPS), bool)
+  nan[1, 2, 3] = True  # one seed of one learning rate
+  nan[0, :, 5] = True  # every seed of one learning rate
+  nan[2, 1:3, 7] = True  # two seeds of another
+  if outer == "learning rates":
+    swept = jax.vmap(jax.vmap(_train_seed_at, in_axes=(None, 0, 0)),
+                     in_axes=(0, None, 0))
+    got = jax.jit(swept)(jnp.array(LEARNING_RATES), shifts, jnp.asarray(nan))
+  else:
+    swept = jax.vmap(jax.vmap(_train_seed_at, in_axes=(0, None, 0)),
+                     in_axes=(None, 0, 1))
+    got = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), jax.jit(swept)(
+        jnp.array(LEARNING_RATES), shifts, jnp.asarray(nan)))
+  for i, learning_rate in enumerate(LEARNING_RATES):
+    alone = jax.jit(lambda *args, lr=learning_rate: _train_seed_at(lr, *args))
+    for j in range(len(shifts)):
+      _assert_trees_close(jax.tree.map(lambda x, i=i, j=j: x[i, j], got),
+                          alone(shifts[j], jnp.asarray(nan[i, j])))
+  np.testing.assert_array_equal(got[1].skipped, nan.sum(axis=-1))
+
+
 def test_an_eager_vmap_over_the_bases_learning_rate():
   """Without jit the closed-over learning rates are concrete batched values."""
   def two_steps(learning_rate, grads):
