@@ -3,7 +3,8 @@
 Steps 8 vmapped seeds of trac(adam), sharded one per device and on one
 device, with one seed's gradients non-finite at some steps (the step that
 saves and restores that seed), and saves both runs and the compiled sharded
-step's collectives.
+step's collectives. Then the same as a sweep: each seed's base closes over
+its own learning rate, sharded like the seeds.
 """
 
 from __future__ import annotations
@@ -31,39 +32,44 @@ def main(out: str) -> None:
   start = {"w": jax.random.normal(jax.random.key(0), (seeds, 64, 64)),
            "b": jnp.ones((seeds, 64))}
 
-  def step(params, state, grads):
-    updates, state = tx.update(grads, state, params)
+  def step(params, state, grads, learning_rate, sweep):
+    base = trac_optax.trac(optax.adam(learning_rate)) if sweep else tx
+    updates, state = base.update(grads, state, params)
     return optax.apply_updates(params, updates), state
 
-  def run(sharding):
+  def run(sharding, sweep):
     params = jax.tree.map(jnp.copy, start)
+    learning_rates = jnp.linspace(1e-3, 1e-1, seeds)
     if sharding is not None:
-      params = jax.device_put(params, sharding)
+      params, learning_rates = jax.device_put((params, learning_rates),
+                                              sharding)
     state = jax.vmap(tx.init)(params)
-    update = jax.jit(jax.vmap(step))
+    update = jax.jit(jax.vmap(lambda *args: step(*args, sweep=sweep)))
     for t in range(4):
       grads = jax.tree.map(lambda p, t=t: jnp.sin(p * (t + 1)), params)
       if t in (1, 2):  # seed 4, then seed 5, alone non-finite
         grads = {**grads, "w": grads["w"].at[3 + t, 0, 0].set(jnp.nan)}
-      params, state = update(params, state, grads)
-    text = update.lower(params, state, params).compile().as_text()
+      params, state = update(params, state, grads, learning_rates)
+    text = update.lower(params, state, params,
+                        learning_rates).compile().as_text()
     return params, state, text
 
   sharding = NamedSharding(Mesh(np.array(jax.devices()), ("seeds",)),
                            PartitionSpec("seeds"))
-  runs = {}
-  # Every leaf here restores (not small); the select is the reference.
-  with mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", 0):
-    runs["sharded"] = run(sharding)
-    runs["one_device"] = run(None)
-  with mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", 1 << 62):
-    runs["select"] = run(None)
   arrays = {"devices": len(jax.devices())}
-  for name, (params, state, _) in runs.items():
-    for i, leaf in enumerate(jax.tree.leaves((params, state))):
-      arrays[f"{name}_{i}"] = np.asarray(leaf)
-  gathered = re.findall(r"= (\S+) all-gather", runs["sharded"][2])
-  arrays["gathered"] = np.array(gathered, dtype=str)
+  for prefix, sweep in (("", False), ("sweep-", True)):
+    runs = {}
+    # Every leaf here restores (not small); the select is the reference.
+    with mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", 0):
+      runs["sharded"] = run(sharding, sweep)
+      runs["one_device"] = run(None, sweep)
+    with mock.patch.object(_conditional, "RESTORE_MIN_LEAF_SIZE", 1 << 62):
+      runs["select"] = run(None, sweep)
+    for name, (params, state, _) in runs.items():
+      for i, leaf in enumerate(jax.tree.leaves((params, state))):
+        arrays[f"{prefix}{name}_{i}"] = np.asarray(leaf)
+    gathered = re.findall(r"= (\S+) all-gather", runs["sharded"][2])
+    arrays[f"{prefix}gathered"] = np.array(gathered, dtype=str)
   np.savez(out, **arrays)
 
 

@@ -454,7 +454,8 @@ def test_restoring_one_seed_of_seeds_sharded_over_devices_gathers_nothing(
   """8 seeds on 8 simulated devices: the restore saves the kept seed by a
   masked sum, which reduces one seed's state across devices, where a slice at
   a traced index would gather every seed's state to every device. Values:
-  those of one device and of the select, bit for bit."""
+  those of one device and of the select, bit for bit. The same for a sweep
+  whose learning rates are sharded like the seeds."""
   out = tmp_path / "runs.npz"
   env = {**os.environ, "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
@@ -464,13 +465,17 @@ def test_restoring_one_seed_of_seeds_sharded_over_devices_gathers_nothing(
   assert result.returncode == 0, result.stderr[-3000:]
   runs = np.load(out)
   assert int(runs["devices"]) == 8
-  assert list(runs["gathered"]) == []
-  leaves = sorted(k.split("_")[-1] for k in runs.files
-                  if k.startswith("select_"))
-  assert leaves
-  for i in leaves:
-    np.testing.assert_array_equal(runs[f"sharded_{i}"], runs[f"select_{i}"])
-    np.testing.assert_array_equal(runs[f"one_device_{i}"], runs[f"select_{i}"])
+  for prefix in ("", "sweep-"):
+    assert list(runs[f"{prefix}gathered"]) == []
+    leaves = sorted(k.split("_")[-1] for k in runs.files
+                    if k.startswith(f"{prefix}select_"))
+    assert leaves
+    for i in leaves:
+      want = runs[f"{prefix}select_{i}"]
+      np.testing.assert_array_equal(runs[f"{prefix}sharded_{i}"], want)
+      np.testing.assert_array_equal(runs[f"{prefix}one_device_{i}"], want)
+  # The sweep's learning rates reached the seeds.
+  assert not np.array_equal(runs["sweep-select_0"], runs["select_0"])
 
 
 def test_array_extra_args_reach_the_base_per_seed_under_vmap():
