@@ -186,23 +186,23 @@ def test_any_lanes_step_or_keep_like_a_select(lanes, form, closes_over_lanes):
 LEARNING_RATES = (0.01, 0.05, 0.2)
 
 
-def _train_at(learning_rate, nan_steps):
-  """``trac(adam(learning_rate))`` for STEPS steps from seed 0's params;
-  the gradients are NaN at the steps where ``nan_steps`` holds."""
+def _train_at(learning_rate, nan_steps, shift=0.0):
+  """``trac(adam(learning_rate))`` for STEPS steps from seed 0's params, on
+  gradients shifted by ``shift`` (one per seed); they are NaN at the steps
+  where ``nan_steps`` holds."""
   tx = trac_optax.trac(optax.adam(learning_rate))
 
   def body(carry, step_and_nan):
     params, state = carry
     step, nan = step_and_nan
     grads = jax.tree.map(lambda p: jnp.where(nan, jnp.nan, jnp.sin(
-        p * (step + 1.0))), params)
+        p * (step + 1.0) + shift)), params)
     updates, state = tx.update(grads, state, params)
     return (optax.apply_updates(params, updates), state), None
 
   params = _params(0)
-  (params, state), _ = jax.lax.scan(body, (params, tx.init(params)),
-                                    (jnp.arange(STEPS), nan_steps))
-  return params, state
+  return jax.lax.scan(body, (params, tx.init(params)),
+                      (jnp.arange(STEPS), nan_steps))[0]
 
 
 def test_a_sweep_vmapped_over_the_bases_learning_rate(one_kept_lane):
@@ -226,23 +226,6 @@ def test_a_sweep_vmapped_over_the_bases_learning_rate(one_kept_lane):
   assert len(set(offsets.tolist())) == len(LEARNING_RATES)
 
 
-def _train_seed_at(learning_rate, shift, nan_steps):
-  """:func:`_train_at` with the gradients of a seed given by ``shift``."""
-  tx = trac_optax.trac(optax.adam(learning_rate))
-
-  def body(carry, step_and_nan):
-    params, state = carry
-    step, nan = step_and_nan
-    grads = jax.tree.map(lambda p: jnp.where(nan, jnp.nan, jnp.sin(
-        p * (step + 1.0) + shift)), params)
-    updates, state = tx.update(grads, state, params)
-    return (optax.apply_updates(params, updates), state), None
-
-  params = _params(0)
-  return jax.lax.scan(body, (params, tx.init(params)),
-                      (jnp.arange(STEPS), nan_steps))[0]
-
-
 @pytest.mark.parametrize("outer", ["learning rates", "seeds"])
 def test_a_sweep_of_vmapped_seeds_matches_each_run_alone(outer):
   """Learning rates x seeds, two nested vmaps (PureJaxRL's sweeps): the
@@ -254,19 +237,19 @@ def test_a_sweep_of_vmapped_seeds_matches_each_run_alone(outer):
   nan[0, :, 5] = True  # every seed of one learning rate
   nan[2, 1:3, 7] = True  # two seeds of another
   if outer == "learning rates":
-    swept = jax.vmap(jax.vmap(_train_seed_at, in_axes=(None, 0, 0)),
-                     in_axes=(0, None, 0))
-    got = jax.jit(swept)(jnp.array(LEARNING_RATES), shifts, jnp.asarray(nan))
+    swept = jax.vmap(jax.vmap(_train_at, in_axes=(None, 0, 0)),
+                     in_axes=(0, 0, None))
+    got = jax.jit(swept)(jnp.array(LEARNING_RATES), jnp.asarray(nan), shifts)
   else:
-    swept = jax.vmap(jax.vmap(_train_seed_at, in_axes=(0, None, 0)),
-                     in_axes=(None, 0, 1))
+    swept = jax.vmap(jax.vmap(_train_at, in_axes=(0, 0, None)),
+                     in_axes=(None, 1, 0))
     got = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), jax.jit(swept)(
-        jnp.array(LEARNING_RATES), shifts, jnp.asarray(nan)))
+        jnp.array(LEARNING_RATES), jnp.asarray(nan), shifts))
   for i, learning_rate in enumerate(LEARNING_RATES):
-    alone = jax.jit(lambda *args, lr=learning_rate: _train_seed_at(lr, *args))
+    alone = jax.jit(lambda *args, lr=learning_rate: _train_at(lr, *args))
     for j in range(len(shifts)):
       _assert_trees_close(jax.tree.map(lambda x, i=i, j=j: x[i, j], got),
-                          alone(shifts[j], jnp.asarray(nan[i, j])))
+                          alone(jnp.asarray(nan[i, j]), shifts[j]))
   np.testing.assert_array_equal(got[1].skipped, nan.sum(axis=-1))
 
 
