@@ -19,28 +19,30 @@ import trac_optax
 
 TARGET = np.array([1.0, -2.0, 3.0])
 STEPS = 20
-BASES = {
-    "sgd": lambda: optax.sgd(0.1),
-    "adam": lambda: optax.adam(0.1),
-}
+BASES = {"sgd": optax.sgd, "adam": optax.adam}  # each at a learning rate
+
+
+def _unrolled_loss(base, s_init, params, grad_shifts, cubic=0.0):
+  """Loss after one TRAC step per row of ``grad_shifts`` (added to the
+  gradients of a quadratic, plus ``cubic * q**3``), plus the final S."""
+  tx = trac_optax.trac(base, s_init=s_init)
+
+  def body(carry, shift):
+    params, state = carry
+    grads = jax.grad(lambda q: jnp.sum((q - TARGET) ** 2 + cubic * q ** 3))(
+        params) + shift
+    updates, state = tx.update(grads, state, params)
+    return (optax.apply_updates(params, updates), state), None
+
+  (params, state), _ = jax.lax.scan(
+      body, (params, tx.init(params)), grad_shifts)
+  return jnp.sum((params - TARGET) ** 2) + trac_optax.scale(state)
 
 
 def _meta_loss(base_name, s_init):
-  """Loss after STEPS TRAC steps on a quadratic, plus the final S."""
-  tx = trac_optax.trac(BASES[base_name](), s_init=s_init)
-
-  def run(params, grad_shifts):
-    def body(carry, shift):
-      params, state = carry
-      grads = jax.grad(lambda q: jnp.sum((q - TARGET) ** 2))(params) + shift
-      updates, state = tx.update(grads, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    (params, state), _ = jax.lax.scan(
-        body, (params, tx.init(params)), grad_shifts)
-    return jnp.sum((params - TARGET) ** 2) + trac_optax.scale(state)
-
-  return run
+  """The loss after STEPS steps from ``params`` with ``grad_shifts``."""
+  return lambda params, grad_shifts: _unrolled_loss(
+      BASES[base_name](0.1), s_init, params, grad_shifts)
 
 
 @pytest.mark.parametrize("base_name", sorted(BASES))
@@ -91,25 +93,12 @@ def test_derivatives_are_finite_with_the_defaults_in_float32(base_name, steps):
 
 
 def _meta_loss_of_learning_rate(base_name):
-  """Loss after STEPS steps as a function of the learning rate, which the
-  base optimizer closes over (``optax.adam(lr)``: no state holds it). Step
-  5's gradients are NaN, so a skipped step is differentiated through too."""
-  def run(learning_rate, shifts):
-    base = {"sgd": optax.sgd, "adam": optax.adam}[base_name](learning_rate)
-    tx = trac_optax.trac(base, s_init=1e-2)
-
-    def body(carry, shift):
-      params, state = carry
-      grads = jax.grad(lambda q: jnp.sum((q - TARGET) ** 2))(params) + shift
-      updates, state = tx.update(grads, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    params = jnp.array([0.5, 0.1, -0.3], shifts.dtype)
-    (params, state), _ = jax.lax.scan(body, (params, tx.init(params)),
-                                      shifts.at[5].set(jnp.nan))
-    return jnp.sum((params - TARGET) ** 2) + trac_optax.scale(state)
-
-  return run
+  """The loss as a function of the learning rate, which the base closes over
+  (``optax.adam(lr)``: no state holds it). Step 5's gradients are NaN, so a
+  skipped step is differentiated through too."""
+  return lambda learning_rate, shifts: _unrolled_loss(
+      BASES[base_name](learning_rate), 1e-2,
+      jnp.array([0.5, 0.1, -0.3], shifts.dtype), shifts.at[5].set(jnp.nan))
 
 
 @pytest.mark.parametrize("base_name", sorted(BASES))
@@ -137,23 +126,11 @@ def test_meta_gradient_with_respect_to_the_bases_learning_rate(base_name):
 
 
 def _loss_of_s_init_and_params(base_name):
-  """Loss after STEPS scanned steps (step 5 skipped, its gradients NaN) of
-  ``trac(base, s_init=s_init)`` from ``params``, on a non-quadratic loss."""
-  def run(s_init, params):
-    tx = trac_optax.trac(BASES[base_name](), s_init=s_init)
-    shifts = jnp.zeros((STEPS, 3), params.dtype).at[5].set(jnp.nan)
-
-    def body(carry, shift):
-      params, state = carry
-      grads = jax.grad(lambda q: jnp.sum((q - TARGET) ** 2 + 0.1 * q ** 3))(
-          params) + shift
-      updates, state = tx.update(grads, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    (params, state), _ = jax.lax.scan(body, (params, tx.init(params)), shifts)
-    return jnp.sum((params - TARGET) ** 2) + trac_optax.scale(state)
-
-  return run
+  """The loss as a function of ``s_init`` and the initial params, on a
+  non-quadratic loss; step 5 is skipped (its gradients are NaN)."""
+  return lambda s_init, params: _unrolled_loss(
+      BASES[base_name](0.1), s_init, params,
+      jnp.zeros((STEPS, 3), params.dtype).at[5].set(jnp.nan), cubic=0.1)
 
 
 @pytest.mark.parametrize("base_name", sorted(BASES))
