@@ -2,9 +2,10 @@
 
 Steps 8 vmapped seeds of trac(adam), sharded one per device and on one
 device, with one seed's gradients non-finite at some steps (the step that
-saves and restores that seed), and saves both runs and the compiled sharded
-step's collectives. Then the same as a sweep: each seed's base closes over
-its own learning rate, sharded like the seeds.
+saves and restores that seed), and saves both runs and the collectives of
+the compiled sharded step (operation and result type). Then the same as a
+sweep: each seed's base closes over its own learning rate, sharded like the
+seeds.
 """
 
 from __future__ import annotations
@@ -68,8 +69,12 @@ def main(out: str) -> None:
     for name, (params, state, _) in runs.items():
       for i, leaf in enumerate(jax.tree.leaves((params, state))):
         arrays[f"{prefix}{name}_{i}"] = np.asarray(leaf)
-    gathered = re.findall(r"= (\S+) all-gather", runs["sharded"][2])
-    arrays[f"{prefix}gathered"] = np.array(gathered, dtype=str)
+    # Every collective of the sharded step, as (op, result type: a shape or
+    # a tuple of them).
+    collectives = [(op, shape) for shape, op in re.findall(
+        r"= ([^=\n]+?) (all-gather|all-reduce|all-to-all|collective-permute|"
+        r"reduce-scatter)(?:-start)?\(", runs["sharded"][2])]
+    arrays[f"{prefix}collectives"] = np.array(collectives, dtype=str)
   np.savez(out, **arrays)
 
 

@@ -7,6 +7,7 @@ a state it should have stepped, fails here.
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
@@ -381,12 +382,16 @@ def test_one_kept_lane_is_restored_where_the_leaves_are_not_small(
     lanes, shapes, restores):
   state = [jnp.zeros(shape) for shape in shapes]
   assert _conditional._restores_one_lane(lanes, state) is restores
+  # Typed keys of the same shapes count like any other leaves.
+  keys = [jax.random.split(jax.random.key(0), math.prod(shape)).reshape(shape)
+          for shape in shapes]
+  assert _conditional._restores_one_lane(lanes, keys) is restores
 
 
 def test_step_or_keep_of_a_state_with_a_typed_key(one_kept_lane):
-  """A key has no bits to sum: one kept lane of four is selected instead of
-  restored, whatever the size rule says (not a TypeError, which would make
-  TRAC fall back to a select of the whole state at every step)."""
+  """A typed key in the state: one kept lane of four keeps its key, restored
+  or selected (not a TypeError, which would make TRAC fall back to a select
+  of the whole state at every step)."""
   step = lambda state, inputs: (jax.random.split(state[0])[0],
                                 state[1] + inputs)
   keys = jax.random.split(jax.random.key(0), 4)
@@ -406,8 +411,8 @@ def test_step_or_keep_of_a_state_with_a_typed_key(one_kept_lane):
 
 
 def test_a_base_state_with_a_typed_key_steps_under_vmap(one_kept_lane):
-  """A key (no bits to sum) in the base state: one kept seed of four is
-  selected, whatever the size rule says, and the key is kept with it."""
+  """A key in the base state: one kept seed of four keeps its key, restored
+  or selected."""
 
   def init(params):
     return {"key": jax.random.key(0), "seen": jnp.zeros_like(params)}
@@ -434,11 +439,12 @@ def test_a_base_state_with_a_typed_key_steps_under_vmap(one_kept_lane):
 
 def test_restoring_one_seed_of_seeds_sharded_over_devices_gathers_nothing(
     tmp_path):
-  """8 seeds on 8 simulated devices: the restore saves the kept seed by a
-  masked sum, which reduces one seed's state across devices, where a slice at
-  a traced index would gather every seed's state to every device. Values:
-  those of one device and of the select, bit for bit. The same for a sweep
-  whose learning rates are sharded like the seeds."""
+  """8 seeds on 8 simulated devices: the restore gathers and scatters the
+  kept seed's lane, which XLA partitions without moving any state between
+  devices (every collective carries one number), where a slice at a traced
+  index would gather every seed's state to every device. Values: those of
+  one device and of the select, bit for bit. The same for a sweep whose
+  learning rates are sharded like the seeds."""
   out = tmp_path / "runs.npz"
   env = {**os.environ, "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
@@ -449,7 +455,12 @@ def test_restoring_one_seed_of_seeds_sharded_over_devices_gathers_nothing(
   runs = np.load(out)
   assert int(runs["devices"]) == 8
   for prefix in ("", "sweep-"):
-    assert list(runs[f"{prefix}gathered"]) == []
+    collectives = list(runs[f"{prefix}collectives"])
+    assert collectives  # the counts of kept seeds are summed over devices
+    for op, result in collectives:
+      for dims in re.findall(r"\[([\d,]*)\]", result):
+        assert math.prod(int(d) for d in dims.split(",") if d) <= 1, (
+            op, result)
     leaves = sorted(k.split("_")[-1] for k in runs.files
                     if k.startswith(f"{prefix}select_"))
     assert leaves

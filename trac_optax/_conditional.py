@@ -8,8 +8,8 @@ batches instead as conditionals on how many lanes keep their state:
 1. none: the batched step, in place;
 2. exactly one of three or more (a seed whose gradients went non-finite
    while the others train on), where the leaves are not small: that lane is
-   saved (a masked sum over the lanes, so lanes sharded over devices are not
-   gathered), every lane steps in place, and the saved lane is written back;
+   saved (a gather of one lane), every lane steps in place, and the saved
+   lane is written back (a scatter of one lane, in place);
 3. more than one but not all: the lane-by-lane select, from the state that
    (1) and (2) left unchanged;
 4. all: nothing.
@@ -41,12 +41,11 @@ RESTORE_MIN_LEAF_SIZE = 1 << 12
 """A step where exactly one lane keeps its state saves and restores that lane
 (2 above) when the state's leaves hold at least this many entries on average
 (over all lanes); else it selects lane by lane (3). The select keeps the old
-state beside the new one and copies the base state; the restore reads the
-state once more to save the lane and writes the lane back with a select in
-place, two more kernels per leaf, which cost more than the copy where leaves
-are small (on XLA:CPU, ``benchmarks/step_time_rl.py``: 8 seeds of 1e5 params
-in 10 leaves, 9k entries per state leaf, restore faster; in 50 leaves, 2k,
-select faster)."""
+state beside the new one and copies the base state; the restore gathers the
+lane before the step and scatters it back after it, two more kernels per
+leaf, which cost more than the copy where leaves are small (on XLA:CPU,
+``benchmarks/step_time_rl.py``: 8 seeds of 1e5 params in 10 leaves, 9k
+entries per state leaf, restore faster; in 50 leaves, 2k, select faster)."""
 
 
 def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
@@ -176,8 +175,10 @@ def _batched_by_agreement(step: Step) -> Callable[..., Any]:
     def all_but_one_lane(state: Any,
                          lanes_and_inputs: tuple[jax.Array, Any]) -> Any:
       lanes, inputs = lanes_and_inputs
-      kept = ~lanes
-      saved = jax.tree.map(lambda x: _lane_of(x, kept), state)
+      # The one lane that keeps its state, as a sum (over lanes sharded over
+      # devices, a sum of one number where an argmax gathers the lanes).
+      kept = jnp.sum(jnp.where(lanes, 0, jnp.arange(axis_size, dtype=jnp.int32)))
+      saved = jax.tree.map(lambda x: _lane_at(x, kept), state)
       # The saved lane is an input of the conditional below, so it is read
       # before the step overwrites the state in place.
       return _step_or_keep(step_and_restore, jnp.any(lanes), state,
@@ -185,13 +186,11 @@ def _batched_by_agreement(step: Step) -> Callable[..., Any]:
 
     def step_and_restore(state: Any, inputs_saved_lane: Any) -> Any:
       inputs, saved, kept, steps = inputs_saved_lane
-      # Out of a conditional, as in lane_by_lane, so that the select below
-      # reads the stepped state and the saved lane only, in place.
+      # Out of a conditional, as in lane_by_lane, so that XLA cannot fuse the
+      # step into the write-back, which then updates one lane in place.
       stepped = _step_or_keep(batched_step, steps, state, inputs)
-      return jax.tree.map(
-          lambda new, old: jnp.where(
-              kept.reshape(kept.shape + (1,) * (new.ndim - 1)), old, new),
-          stepped, saved)
+      return jax.tree.map(lambda new, old: _with_lane_at(new, kept, old),
+                          stepped, saved)
 
     kept_lanes = axis_size - jnp.sum(pred, dtype=jnp.int32)
     # Calling _step_or_keep again (not lax.cond) lets an enclosing vmap
@@ -216,13 +215,8 @@ def _restores_one_lane(axis_size: Any, state: Any) -> bool:
   """Whether one kept lane is saved and restored: three lanes or more (with
   two the saved lane is half the state, measured no faster than the select)
   and leaves of at least :data:`RESTORE_MIN_LEAF_SIZE` entries on average.
-  Symbolic sizes (a shape-polymorphic ``jax.export``) and leaves that are
-  neither numbers nor bools (typed PRNG keys) select."""
-  leaves = jax.tree.leaves(state)
-  if not all(jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
-             for x in leaves):
-    return False
-  shapes = [jnp.shape(x) for x in leaves]
+  Symbolic sizes (a shape-polymorphic ``jax.export``) select."""
+  shapes = [jnp.shape(x) for x in jax.tree.leaves(state)]
   if not all(isinstance(d, int) for shape in shapes for d in shape):
     return False
   if not isinstance(axis_size, int) or axis_size < 3 or not shapes:
@@ -231,29 +225,27 @@ def _restores_one_lane(axis_size: Any, state: Any) -> bool:
   return entries >= RESTORE_MIN_LEAF_SIZE * len(shapes)
 
 
-def _lane_of(x: jax.Array, lane: jax.Array) -> jax.Array:
-  """The lane of ``x`` (lanes first) where the one-hot ``lane`` holds, with a
-  leading axis of 1, bit for bit.
+def _lane_at(x: jax.Array, index: jax.Array) -> jax.Array:
+  """Lane ``index`` of ``x`` (lanes first), with a leading axis of 1.
 
-  A masked sum of the bits over the lanes (one is non-zero, so no integer
-  sum can round or overflow) rather than a dynamic slice: under a sharding
-  of the lanes (seeds over devices), a slice at a traced index gathers every
-  lane to every device, a sum over a sharded axis reduces across devices at
-  the size of one lane.
+  A gather, not a dynamic slice: with the lanes sharded over devices (seeds
+  over devices), XLA partitions the gather without moving any lane between
+  devices (``tests/sharded_skip.py``: no collective of more than one number),
+  where a dynamic slice at a traced index gathers every lane to every device.
   """
-  mask = lane.reshape(lane.shape + (1,) * (x.ndim - 1))
-  if x.dtype == jnp.bool_:
-    bits = x.astype(jnp.uint8)
-  elif jnp.issubdtype(x.dtype, jnp.floating):
-    bits = jax.lax.bitcast_convert_type(
-        x, jnp.dtype(f"uint{8 * x.dtype.itemsize}"))
-  else:
-    bits = x
-  lane_bits = jnp.sum(jnp.where(mask, bits, jnp.zeros((), bits.dtype)),
-                      axis=0, keepdims=True, dtype=bits.dtype)
-  if x.dtype == jnp.bool_:
-    return lane_bits.astype(jnp.bool_)
-  return jax.lax.bitcast_convert_type(lane_bits, x.dtype)
+  return jnp.take(x, index[None], axis=0, mode="clip",
+                  unique_indices=True, indices_are_sorted=True)
+
+
+def _with_lane_at(x: jax.Array, index: jax.Array,
+                  lane: jax.Array) -> jax.Array:
+  """``x`` with lane ``index`` set to ``lane`` (leading axis of 1), in place.
+
+  A scatter, for the reason :func:`_lane_at` is a gather; it writes one lane
+  where a select would read and write them all.
+  """
+  return x.at[index[None]].set(lane, mode="promise_in_bounds",
+                               unique_indices=True, indices_are_sorted=True)
 
 
 def _all_true(tree: Any) -> Any:
