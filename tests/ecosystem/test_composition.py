@@ -458,7 +458,7 @@ def test_tree_get_and_scale_through_nesting(nesting):
 
 @pytest.mark.parametrize("base_name", ["sgd", "adam"])
 def test_flatten_around_trac_is_the_same_run(base_name):
-  # optax.flatten (the README's recipe for many-leaf trees) ravels the tree
+  # optax.flatten (the guide's recipe for many-leaf trees) ravels the tree
   # into one vector: TRAC then sees one leaf, and only the order of the
   # inner product's sums changes.
   tx = optax.flatten(helpers.make_trac(helpers.BASES[base_name]()))
