@@ -58,10 +58,11 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
   those of ``jax.lax.cond``.
   """
   closed, out_shapes = jax.make_jaxpr(step, return_shape=True)(state, inputs)
-  if _has_named_axis(closed.jaxpr):
+  if _named_axes(closed.jaxpr):
     # A collective over a vmapped axis (e.g. a pmean over seeds inside the
     # base optimizer) must be batched by that vmap itself, which a
     # custom_vmap rule cannot name: such a step keeps lax.cond's select.
+    # (Its callers make pred agree over those axes: see agreed_over_collectives.)
     return _cond(pred, step, state, inputs)
   if any(isinstance(c, jax.core.Tracer) for c in closed.consts):
     # custom_vmap refuses batched values in a closure and custom_jvp's
@@ -87,19 +88,52 @@ def _closure_converted(closed: Any, out_shapes: Any) -> Step:
   return step
 
 
-def _has_named_axis(jaxpr: Any) -> bool:
+def agreed_over_collectives(pred: jax.Array, step: Step, state: Any,
+                            inputs: Any) -> jax.Array:
+  """``pred`` where it holds for every member of the axes that ``step``'s
+  collectives run over, else False for all of them.
+
+  A step whose collective mixes the members of an axis (a pmean of the
+  gradients over vmapped seeds, or over the devices of a ``shard_map``)
+  spreads one member's non-finite values to every member that steps, and
+  under ``shard_map`` members that disagree on whether to step would wait
+  for each other in that collective forever. Only axes bound where ``step``
+  is called count (an axis the step binds itself is not ours to reduce);
+  without any, ``pred`` is returned unchanged and no operation is added.
+  """
+  if not isinstance(pred, jax.core.Tracer):
+    return pred  # eager: no axis is bound, no collective can run
+  names = _named_axes(jax.make_jaxpr(step)(state, inputs).jaxpr)
+  bound = tuple(name for name in names if _is_bound(name))
+  if not bound:
+    return pred
+  failing = jax.lax.psum(jnp.logical_not(pred).astype(jnp.int32), bound)
+  return failing == 0
+
+
+def _is_bound(name: Any) -> bool:
+  try:
+    jax.lax.axis_size(name)
+  except NameError:
+    return False
+  return True
+
+
+def _named_axes(jaxpr: Any) -> list[Any]:
+  """The axis names that ``jaxpr``'s collectives use, in order of use."""
+  found: dict[Any, None] = {}
   for eqn in jaxpr.eqns:
     for key in ("axes", "axis_name"):
       names = eqn.params.get(key, ())
       names = names if isinstance(names, (tuple, list)) else (names,)
-      if any(n is not None and not isinstance(n, int) for n in names):
-        return True
+      found.update((n, None) for n in names
+                   if n is not None and not isinstance(n, int))
     for value in eqn.params.values():
       for sub in value if isinstance(value, (tuple, list)) else (value,):
         sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds a Jaxpr
-        if hasattr(sub, "eqns") and _has_named_axis(sub):
-          return True
-  return False
+        if hasattr(sub, "eqns"):
+          found.update((n, None) for n in _named_axes(sub))
+  return list(found)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))

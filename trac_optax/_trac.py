@@ -408,9 +408,18 @@ def trac(
           lambda d, u: d + u.astype(d.dtype), delta, base_updates)
       return delta, base_state
 
+    base_inputs = (updates, state.reference, extra_dynamic)
+    # A base with a collective (e.g. a pmean of the gradients over vmapped
+    # seeds or over shard_map's devices) skips on every member of its axes
+    # when one member's gradients are not finite: stepping the others would
+    # spread that member's NaN to them, and under shard_map members that
+    # disagreed would wait for each other in the collective.
+    finite = _conditional.agreed_over_collectives(
+        finite, base_step, (state.delta, state.base_optimizer_state),
+        base_inputs)
     delta, base_state = _step_or_keep(
         finite, base_step, (state.delta, state.base_optimizer_state),
-        (updates, state.reference, extra_dynamic))
+        base_inputs)
 
     # A skipped step's tuners are discarded; fed 0 rather than a non-finite
     # h, they stay finite, and so do their derivatives (a 0 cotangent times

@@ -199,3 +199,59 @@ def test_shard_map_data_parallel_loop_keeps_devices_identical():
       for device_copy in leaf[1:]:
         np.testing.assert_array_equal(device_copy, leaf[0])
   _assert_matches_single_device(history)
+
+
+def _pmean_gradients(axis):
+  """A base transform that averages the gradients over ``axis``."""
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda g: jax.lax.pmean(g, axis), updates), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def test_shard_map_base_with_a_collective_skips_on_every_device_together():
+  """The gradients averaged inside the base, not before TRAC: when one
+  device's rows make its gradients non-finite, every device skips the step,
+  so none waits in the base's pmean for one that skipped (which hung, then
+  aborted the process) and no NaN reaches the others. The step changes
+  nothing: each device's state equals the same run without it."""
+  mesh = _mesh(AxisType.Explicit)
+  params, x, y = _problem()
+  tx = trac_optax.trac(optax.chain(_pmean_gradients("d"), optax.adam(0.05)),
+                       s_init=1e-4)
+  # Each device's own params and state, stacked: TRAC's h, and so S, is
+  # each device's own here (its rows' gradient).
+  stacked = jax.tree.map(lambda a: jnp.stack([a] * NUM_DEVICES),
+                         (params, tx.init(params)))
+  stacked = jax.device_put(stacked, NamedSharding(mesh, P("d")))
+  rows = x.shape[0] // NUM_DEVICES
+  x_bad = x.copy()
+  x_bad[3 * rows, 0] = np.nan  # in device 3's rows only
+  rows_over_devices = NamedSharding(mesh, P("d", None))
+  x, x_bad, y = (jax.device_put(a, rows_over_devices) for a in (x, x_bad, y))
+
+  @jax.jit
+  @functools.partial(jax.shard_map, mesh=mesh,
+                     in_specs=(P("d"), P("d"), P("d")), out_specs=P("d"))
+  def step(carry, x, y):
+    params, state = jax.tree.map(lambda a: a[0], carry)
+    updates, state = tx.update(jax.grad(_loss)(params, x, y), state, params)
+    return jax.tree.map(lambda a: a[None],
+                        (optax.apply_updates(params, updates), state))
+
+  def run(batches):
+    carry = stacked
+    for batch in batches:
+      carry = step(carry, batch, y)
+    return carry
+
+  got_params, got = run([x, x, x_bad, x, x])
+  want_params, want = run([x, x, x, x])
+  np.testing.assert_array_equal(np.asarray(got.skipped), 1)
+  np.testing.assert_array_equal(np.asarray(want.skipped), 0)
+  for a, b in zip(jax.tree.leaves((got_params, got._replace(skipped=0))),
+                  jax.tree.leaves((want_params, want._replace(skipped=0)))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert float(np.max(np.asarray(trac_optax.scale(got)))) > 0
