@@ -558,6 +558,26 @@ def test_a_base_with_a_collective_skips_every_seed_when_one_is_not_finite():
   assert float(jnp.min(jnp.abs(got.delta))) > 0
 
 
+def test_a_base_that_only_reads_its_seeds_index_skips_seed_by_seed():
+  """``axis_index`` mixes no seed's values with another's: one seed's
+  non-finite gradients skip that seed alone."""
+
+  def update(updates, state, params=None):
+    del params
+    rate = 0.1 * (1 + jax.lax.axis_index("seeds"))
+    return jax.tree.map(lambda g: -rate * g, updates), state
+
+  tx = trac_optax.trac(optax.GradientTransformation(
+      lambda params: optax.EmptyState(), update))
+  params = jnp.ones((4, 3))
+  grads = jnp.ones((4, 3)).at[2, 0].set(jnp.nan)
+  _, state = jax.jit(jax.vmap(tx.update, axis_name="seeds"))(
+      grads, jax.vmap(tx.init)(params), params)
+  np.testing.assert_array_equal(state.skipped, [0, 0, 1, 0])
+  want = -0.1 * np.array([1.0, 2.0, 0.0, 4.0])[:, None] * np.ones((4, 3))
+  np.testing.assert_allclose(np.asarray(state.delta), want, rtol=1e-6)
+
+
 def test_without_a_collective_the_skip_adds_none():
   """The agreement over a collective's axes costs nothing where the base has
   no collective, under vmap (with or without an axis name) or not."""

@@ -103,7 +103,8 @@ def agreed_over_collectives(pred: jax.Array, step: Step, state: Any,
   """
   if not isinstance(pred, jax.core.Tracer):
     return pred  # eager: no axis is bound, no collective can run
-  names = _named_axes(jax.make_jaxpr(step)(state, inputs).jaxpr)
+  names = _named_axes(jax.make_jaxpr(step)(state, inputs).jaxpr,
+                      mixing_only=True)
   bound = tuple(name for name in names if _is_bound(name))
   if not bound:
     return pred
@@ -119,10 +120,14 @@ def _is_bound(name: Any) -> bool:
   return True
 
 
-def _named_axes(jaxpr: Any) -> list[Any]:
-  """The axis names that ``jaxpr``'s collectives use, in order of use."""
+def _named_axes(jaxpr: Any, mixing_only: bool = False) -> list[Any]:
+  """The axis names that ``jaxpr``'s collectives use, in order of use; with
+  ``mixing_only``, not those only asked for a member's index (which mixes
+  no member's values with another's)."""
   found: dict[Any, None] = {}
   for eqn in jaxpr.eqns:
+    if mixing_only and eqn.primitive.name == "axis_index":
+      continue
     for key in ("axes", "axis_name"):
       names = eqn.params.get(key, ())
       names = names if isinstance(names, (tuple, list)) else (names,)
@@ -132,7 +137,7 @@ def _named_axes(jaxpr: Any) -> list[Any]:
       for sub in value if isinstance(value, (tuple, list)) else (value,):
         sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds a Jaxpr
         if hasattr(sub, "eqns"):
-          found.update((n, None) for n in _named_axes(sub))
+          found.update((n, None) for n in _named_axes(sub, mixing_only))
   return list(found)
 
 
