@@ -92,11 +92,18 @@ def _saturated_update(reference: jax.Array, delta: jax.Array,
   (rounded in the param's dtype by ``optax.apply_updates``) is finite
   whatever ``S * delta`` is; a param at the edge comes back as soon as the
   target does. Computed in ``delta``'s dtype (at least float32).
+
+  An entry of ``delta`` that is not finite (a base update that overflowed,
+  or was NaN, on finite gradients) counts as 0 here: that param goes to the
+  reference point instead of becoming NaN (``0 * inf`` at S = 0) or sitting
+  at the edge. Such a ``delta`` makes the next ``h`` non-finite, so the
+  steps after it are skipped and counted.
   """
   dtype = params.dtype
   big = np.asarray(jnp.finfo(dtype).max, dtype)
   edge = np.nextafter(big, np.zeros((), dtype)).astype(delta.dtype)
   big = big.astype(delta.dtype)
+  delta = jnp.where(jnp.isfinite(delta), delta, 0.0)
   target = reference.astype(delta.dtype) + scale.astype(delta.dtype) * delta
   target = jnp.clip(target, -edge, edge)
   step = jnp.clip(target - params.astype(delta.dtype), -big, big)
@@ -271,7 +278,10 @@ def trac(
       inside the leaf dtype's finite range (and the update to that range),
       so no param ever becomes inf or NaN; a param at the edge comes back
       when :math:`S\Delta` does. A move longer than the dtype's range (float16
-      from -6e4 to +6e4) takes more than one step.
+      from -6e4 to +6e4) takes more than one step. An entry of :math:`\Delta`
+      that the base made non-finite on finite gradients (an overflowing or
+      NaN update) counts as 0 there: its param goes to the reference point,
+      and the steps after it are skipped (their :math:`h_t` is not finite).
     * Derivatives: ``jax.grad``/``jax.jvp`` through ``update`` (e.g. a
       meta-gradient through an unrolled loop) are finite, including at the
       first step where ``v = 0`` (there ``sqrt`` gets slope 0, not inf) and

@@ -132,3 +132,74 @@ def test_gradient_spike_whose_square_overflows_keeps_s_bounded():
       np.testing.assert_allclose(np.asarray(params["w"]), want, rtol=1e-5)
     assert float(trac_optax.scale(state)) < 1e-6
   assert int(state.skipped) == 0
+
+
+def _run(tx, params, grads, steps):
+  step = jax.jit(tx.update)
+  state = tx.init(params)
+  history = []
+  for _ in range(steps):
+    updates, state = step(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    history.append((params, state))
+  return history
+
+
+def test_a_base_update_that_overflows_moves_no_param_to_nan():
+  """Finite gradients, but the base's update overflows float32 (1e10 x
+  1e30): the offset becomes -inf. At S = 0, ``0 * inf`` made every param
+  NaN; the overflowed offset now counts as 0, so the params stay at the
+  reference point, and the steps after it are skipped (its ``h`` is not
+  finite) and counted, recoveries too."""
+  params = {"w": jnp.array([1.0, -2.0, 3.0])}
+  grads = {"w": jnp.full((3,), 1e10)}
+  tx = trac_optax.trac(optax.sgd(1e30), recover_after=3)
+  history = _run(tx, params, grads, steps=7)
+  assert np.all(np.isneginf(np.asarray(history[0][1].delta["w"])))
+  for got, _ in history:
+    np.testing.assert_array_equal(np.asarray(got["w"]), params["w"])
+  last = history[-1][1]
+  assert int(last.skipped) == 6 and int(last.recoveries) == 2
+
+
+def _nan_at_step(nan_step):
+  """SGD(0.1) whose update of the first entry is NaN at step ``nan_step``."""
+
+  def init(params):
+    del params
+    return jnp.zeros((), jnp.int32)
+
+  def update(updates, count, params=None):
+    del params
+    bad = count == nan_step
+    updates = jax.tree.map(
+        lambda g: (-0.1 * g).at[0].set(jnp.where(bad, jnp.nan, -0.1 * g[0])),
+        updates)
+    return updates, count + 1
+
+  return optax.GradientTransformation(init, update)
+
+
+def test_a_nan_base_update_leaves_that_param_at_the_reference_point():
+  """A base that returns NaN for one entry on finite gradients, once S > 0:
+  that param goes to the reference point (its offset counts as 0), every
+  other param keeps the value the step gave it, nothing becomes NaN, and
+  the next steps are skipped."""
+  params = {"w": jnp.array([1.0, -2.0, 3.0])}
+  grads = {"w": jnp.array([0.5, -1.0, 2.0])}
+  tx = trac_optax.trac(_nan_at_step(4), s_init=1e-2)
+  history = _run(tx, params, grads, steps=7)
+  before, at_nan = history[3][0]["w"], history[4][0]["w"]
+  state = history[4][1]
+  assert float(trac_optax.scale(history[3][1])) > 0
+  assert np.isnan(np.asarray(state.delta["w"])[0])
+  assert float(at_nan[0]) == float(params["w"][0])
+  # The other entries: theta_ref + S * delta, in float64 from the state.
+  want = (np.asarray(params["w"], np.float64)
+          + float(trac_optax.scale(state)) * np.asarray(state.delta["w"],
+                                                        np.float64))
+  np.testing.assert_allclose(np.asarray(at_nan)[1:], want[1:], rtol=1e-6)
+  assert not np.array_equal(np.asarray(at_nan)[1:], np.asarray(before)[1:])
+  for got, _ in history:
+    assert np.all(np.isfinite(np.asarray(got["w"])))
+  assert int(history[-1][1].skipped) == 2
