@@ -258,6 +258,39 @@ def test_multisteps_equals_four_times_the_batch(base_name):
   assert int(trac_optax.trac_state(state).count) == steps
 
 
+def test_multisteps_drops_a_non_finite_micro_batch_with_skip_not_finite():
+  """``optax.MultiSteps`` keeps a NaN micro-batch in its running mean for good,
+  so TRAC skips every later step; with ``should_skip_update_fn=
+  optax.skip_not_finite`` (the guide's advice) that micro-batch is dropped
+  and the run is, bit for bit, the run without it."""
+  params = {"w": jnp.array([1.0, -2.0, 3.0])}
+  rng = np.random.default_rng(0)
+  grads = [{"w": jnp.asarray(rng.normal(size=3), jnp.float32)} for _ in range(8)]
+  bad = {"w": grads[0]["w"].at[1].set(jnp.nan)}
+
+  def run(tx, batches):
+    p, state = params, tx.init(params)
+    step = jax.jit(tx.update)
+    for g in batches:
+      updates, state = step(g, state, p)
+      p = optax.apply_updates(p, updates)
+    return p, trac_optax.trac_state(state)
+
+  def multisteps(**kwargs):
+    return optax.MultiSteps(trac_optax.trac(optax.adam(0.05), s_init=1e-3),
+                            every_k_schedule=2, **kwargs)
+
+  with_bad = grads[:3] + [bad] + grads[3:]
+  got = run(multisteps(should_skip_update_fn=optax.skip_not_finite), with_bad)
+  want = run(multisteps(should_skip_update_fn=optax.skip_not_finite), grads)
+  helpers.assert_trees_equal(got, want)
+  assert int(got[1].count) == 4  # four applied steps, which moved the base:
+  assert float(jnp.min(jnp.abs(got[1].delta["w"]))) > 0
+  # Without it the NaN stays in the running mean: every later step skipped.
+  stuck = run(multisteps(), with_bad)[1]
+  assert int(stuck.skipped) == 3 and int(stuck.count) == 1
+
+
 # ------------------------------------------------------ masked / partition ----
 
 
