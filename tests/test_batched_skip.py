@@ -26,6 +26,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import trac_optax
+from tests.ecosystem import helpers
 from trac_optax import _conditional
 
 SEEDS = 4
@@ -514,21 +515,11 @@ def test_a_base_with_a_collective_over_the_vmapped_axis_still_works():
   want = -0.1 * np.arange(12.0).reshape(4, 3).mean(axis=0)
   np.testing.assert_allclose(np.asarray(state.delta),
                              np.broadcast_to(want, (4, 3)), rtol=1e-6)
-def _pmean_gradients(axis: str) -> optax.GradientTransformation:
-  """A base transform that averages the gradients over ``axis``."""
-
-  def update(updates, state, params=None):
-    del params
-    return jax.tree.map(lambda g: jax.lax.pmean(g, axis), updates), state
-
-  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
-
-
 def test_a_base_with_a_collective_skips_every_seed_when_one_is_not_finite():
   """Seed 0's NaN would reach every seed through the base's pmean: the seeds
   skip that step together, and it changes nothing (the run equals the same
   run without it), where before the other seeds' offsets became NaN."""
-  tx = trac_optax.trac(optax.chain(_pmean_gradients("seeds"),
+  tx = trac_optax.trac(optax.chain(helpers.pmean_gradients("seeds"),
                                    optax.adam(0.1)))
   params = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3)
   grads = 0.1 * jnp.arange(12.0).reshape(4, 3) - 0.4
@@ -550,9 +541,8 @@ def test_a_base_with_a_collective_skips_every_seed_when_one_is_not_finite():
   want_params, want = run([grads, grads, grads, grads])
   np.testing.assert_array_equal(got.skipped, [1, 1, 1, 1])
   np.testing.assert_array_equal(want.skipped, [0, 0, 0, 0])
-  for a, b in zip(jax.tree.leaves((got_params, got._replace(skipped=0))),
-                  jax.tree.leaves((want_params, want._replace(skipped=0)))):
-    np.testing.assert_array_equal(a, b)
+  helpers.assert_trees_equal((got_params, got._replace(skipped=0)),
+                             (want_params, want._replace(skipped=0)))
   # The run moved: the comparison is not between untouched states.
   assert float(jnp.max(trac_optax.scale(got))) > 0
   assert float(jnp.min(jnp.abs(got.delta))) > 0
@@ -592,7 +582,7 @@ def test_without_a_collective_the_skip_adds_none():
   for text in (batched, unnamed, single):
     assert "psum" not in text
   # The check can fail: with a collective in the base the agreement is there.
-  tx = trac_optax.trac(optax.chain(_pmean_gradients("seeds"),
+  tx = trac_optax.trac(optax.chain(helpers.pmean_gradients("seeds"),
                                    optax.adam(0.1)))
   text = str(jax.make_jaxpr(jax.vmap(tx.update, axis_name="seeds"))(
       params, jax.vmap(tx.init)(params), params))

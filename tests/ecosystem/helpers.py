@@ -102,6 +102,30 @@ def run(
   return params_seq, state_seq
 
 
+def run_on_gradients(tx: optax.GradientTransformation, params: Any,
+                     gradients: Sequence[Any]) -> list[tuple[Any, Any]]:
+  """Jitted steps on the given gradients, one per step (whatever the params);
+  returns the params and state after each step."""
+  step = jax.jit(tx.update)
+  state = tx.init(params)
+  history = []
+  for grads in gradients:
+    updates, state = step(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    history.append((params, state))
+  return history
+
+
+def pmean_gradients(axis: str) -> optax.GradientTransformation:
+  """A base transform that averages the gradients over the named ``axis``."""
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda g: jax.lax.pmean(g, axis), updates), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def scales(states: Sequence[Any]) -> np.ndarray:
   return np.array([float(trac_optax.scale(s)) for s in states])
 

@@ -25,6 +25,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import trac_optax
+from tests.ecosystem import helpers
 
 NUM_DEVICES = 8
 STEPS = 10
@@ -201,16 +202,6 @@ def test_shard_map_data_parallel_loop_keeps_devices_identical():
   _assert_matches_single_device(history)
 
 
-def _pmean_gradients(axis):
-  """A base transform that averages the gradients over ``axis``."""
-
-  def update(updates, state, params=None):
-    del params
-    return jax.tree.map(lambda g: jax.lax.pmean(g, axis), updates), state
-
-  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
-
-
 def test_shard_map_base_with_a_collective_skips_on_every_device_together():
   """The gradients averaged inside the base, not before TRAC: when one
   device's rows make its gradients non-finite, every device skips the step,
@@ -219,7 +210,7 @@ def test_shard_map_base_with_a_collective_skips_on_every_device_together():
   nothing: each device's state equals the same run without it."""
   mesh = _mesh(AxisType.Explicit)
   params, x, y = _problem()
-  tx = trac_optax.trac(optax.chain(_pmean_gradients("d"), optax.adam(0.05)),
+  tx = trac_optax.trac(optax.chain(helpers.pmean_gradients("d"), optax.adam(0.05)),
                        s_init=1e-4)
   # Each device's own params and state, stacked: TRAC's h, and so S, is
   # each device's own here (its rows' gradient).
@@ -251,7 +242,6 @@ def test_shard_map_base_with_a_collective_skips_on_every_device_together():
   want_params, want = run([x, x, x, x])
   np.testing.assert_array_equal(np.asarray(got.skipped), 1)
   np.testing.assert_array_equal(np.asarray(want.skipped), 0)
-  for a, b in zip(jax.tree.leaves((got_params, got._replace(skipped=0))),
-                  jax.tree.leaves((want_params, want._replace(skipped=0)))):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  helpers.assert_trees_equal((got_params, got._replace(skipped=0)),
+                             (want_params, want._replace(skipped=0)))
   assert float(np.max(np.asarray(trac_optax.scale(got)))) > 0

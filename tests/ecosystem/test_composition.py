@@ -269,11 +269,7 @@ def test_multisteps_drops_a_non_finite_micro_batch_with_skip_not_finite():
   bad = {"w": grads[0]["w"].at[1].set(jnp.nan)}
 
   def run(tx, batches):
-    p, state = params, tx.init(params)
-    step = jax.jit(tx.update)
-    for g in batches:
-      updates, state = step(g, state, p)
-      p = optax.apply_updates(p, updates)
+    p, state = helpers.run_on_gradients(tx, params, batches)[-1]
     return p, trac_optax.trac_state(state)
 
   def multisteps(**kwargs):

@@ -134,17 +134,6 @@ def test_gradient_spike_whose_square_overflows_keeps_s_bounded():
   assert int(state.skipped) == 0
 
 
-def _run(tx, params, grads, steps):
-  step = jax.jit(tx.update)
-  state = tx.init(params)
-  history = []
-  for _ in range(steps):
-    updates, state = step(grads, state, params)
-    params = optax.apply_updates(params, updates)
-    history.append((params, state))
-  return history
-
-
 def test_a_base_update_that_overflows_moves_no_param_to_nan():
   """Finite gradients, but the base's update overflows float32 (1e10 x
   1e30): the offset becomes -inf. At S = 0, ``0 * inf`` made every param
@@ -154,7 +143,7 @@ def test_a_base_update_that_overflows_moves_no_param_to_nan():
   params = {"w": jnp.array([1.0, -2.0, 3.0])}
   grads = {"w": jnp.full((3,), 1e10)}
   tx = trac_optax.trac(optax.sgd(1e30), recover_after=3)
-  history = _run(tx, params, grads, steps=7)
+  history = helpers.run_on_gradients(tx, params, [grads] * 7)
   assert np.all(np.isneginf(np.asarray(history[0][1].delta["w"])))
   for got, _ in history:
     np.testing.assert_array_equal(np.asarray(got["w"]), params["w"])
@@ -188,7 +177,7 @@ def test_a_nan_base_update_leaves_that_param_at_the_reference_point():
   params = {"w": jnp.array([1.0, -2.0, 3.0])}
   grads = {"w": jnp.array([0.5, -1.0, 2.0])}
   tx = trac_optax.trac(_nan_at_step(4), s_init=1e-2)
-  history = _run(tx, params, grads, steps=7)
+  history = helpers.run_on_gradients(tx, params, [grads] * 7)
   before, at_nan = history[3][0]["w"], history[4][0]["w"]
   state = history[4][1]
   assert float(trac_optax.scale(history[3][1])) > 0
