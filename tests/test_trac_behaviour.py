@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -213,6 +215,39 @@ def test_params_and_state_can_both_be_donated():
   got_params, got_state = donating(params, state)
   np.testing.assert_array_equal(got_params["w"], want_params["w"])
   np.testing.assert_array_equal(got_state.delta["w"], want_state.delta["w"])
+
+
+def _param_loop_tuner_operands(compiled_text, param_shape):
+  """For each fusion of the entry computation that writes a param-shaped
+  array, the number of its operands shaped like the tuner state (6,)."""
+  fused = {}
+  for block in compiled_text.split("\n\n"):
+    header = re.match(r"(%[\w.-]+) \((.*?)\) -> ", block)
+    if header:
+      fused[header.group(1)] = header.group(2).count("f32[6]")
+  entry = compiled_text[compiled_text.index("\nENTRY"):]
+  return [fused[name] for name in re.findall(
+      rf"= f32\[{param_shape}\]\S* fusion\(.*calls=(%[\w.-]+)", entry)]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu",
+                    reason="XLA:CPU's fusion decisions")
+def test_param_loops_read_the_stored_tuner_outputs():
+  """The loops that write the params read S from the new tuner state, not
+  the tuner computation itself: fused into them, erfi's last steps ran once
+  per entry wherever XLA:CPU does not vectorise a loop, e.g. a 1-D leaf of
+  odd size split between two threads (67,715 entries: the harness's PPO
+  params raveled by ``optax.flatten``)."""
+  tx = trac_optax.trac(optax.sgd(1e-3))
+  params = {"w": jnp.ones((67715,))}
+
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  text = jax.jit(step).lower(params, tx.init(params), params).compile()
+  operands = _param_loop_tuner_operands(text.as_text(), "67715")
+  assert operands and max(operands) <= 1, operands
 
 
 def test_missing_params_raises_optax_error():

@@ -128,7 +128,7 @@ def _tuner_step(
     betas: jax.Array,
     s_init: jax.Array,
     eps: jax.Array,
-) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
   """One step of the discounted erfi tuners (Algorithm 2 of the paper).
 
   Overflow policy: when ``v`` would overflow (``|h|`` above ~1e19 in
@@ -142,7 +142,7 @@ def _tuner_step(
   sum S stay finite (see :func:`total_scale`).
 
   Returns:
-    ``(v, sigma, tuner_scales, scale)``.
+    ``(v, sigma, tuner_scales)``; their sum is :func:`total_scale`.
   """
   big = jnp.finfo(v.dtype).max
   v_next = betas * betas * v + h * h
@@ -166,7 +166,7 @@ def _tuner_step(
   bound = big / betas.shape[0]
   tuner_scales = jnp.clip(
       (s_init / erfi_inv_sqrt2()) * erfi(ratio), -bound, bound)
-  return v, sigma, tuner_scales, total_scale(tuner_scales)
+  return v, sigma, tuner_scales
 
 
 def _where_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
@@ -434,7 +434,7 @@ def trac(
     # A skipped step's tuners are discarded; fed 0 rather than a non-finite
     # h, they stay finite, and so do their derivatives (a 0 cotangent times
     # the slope at NaN would be NaN, in every earlier step of a meta-gradient).
-    v, sigma, tuner_scales, scale = _tuner_step(
+    v, sigma, tuner_scales = _tuner_step(
         jnp.where(finite, h, 0),
         state.v,
         state.sigma,
@@ -449,13 +449,7 @@ def trac(
       recover = jnp.zeros((), bool)
     else:
       recover = ~finite & (consecutive_skips >= recover_after)
-    # On a recovery the params go back to the reference point: S = 0.
-    moves = finite | recover
-    scale = jnp.where(recover, 0.0, scale)
 
-    new_updates = jax.tree.map(
-        lambda r, d, p: _saturated_update(r, d, p, scale, moves),
-        state.reference, delta, params)
     stepped = TracState(
         count=jnp.asarray(optax.safe_increment(state.count)),
         skipped=state.skipped,
@@ -482,7 +476,19 @@ def trac(
         tuner_scales=reset(state.tuner_scales),
         base_optimizer_state=base_state,
     )
-    return new_updates, _where_tree(finite, stepped, kept)
+    new_state = _where_tree(finite, stepped, kept)
+    # S from the new state's tuner outputs: the stepped ones, or on a
+    # recovery the reset ones (S = 0: the params go back to the reference
+    # point). Not from the tuner step's own sum, which XLA fused, erfi's
+    # last steps included, into every param loop: where such a loop is not
+    # vectorised (XLA:CPU splits a 1-D leaf of odd size unevenly between
+    # threads, with a bounds check per entry) they ran once per entry.
+    scale = total_scale(new_state.tuner_scales)
+    moves = finite | recover
+    new_updates = jax.tree.map(
+        lambda r, d, p: _saturated_update(r, d, p, scale, moves),
+        state.reference, delta, params)
+    return new_updates, new_state
 
   # Optax types `update` as taking any OptState; this one takes its own state.
   return optax.GradientTransformationExtraArgs(
