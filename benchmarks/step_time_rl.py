@@ -13,8 +13,9 @@ kept seed), and its inner product reduces one sum per seed (the row
 sums the rows of long lanes first on CPU).
 
 Each case is a param tree: the PPO policy and value networks of the lifelong
-harness (CartPole-v1, 2 MLPs of 3 x 128), and trees of about 1e5 and 1e6
-params in 10 and in 50 leaves. Each runs
+harness (CartPole-v1, 2 MLPs of 3 x 128), the same params raveled into one
+vector, and trees of about 1e5 and 1e6 params in 10 and in 50 leaves. Each
+runs
 
 * unbatched (1 seed), with ``n`` params;
 * ``vmap`` over 8 seeds of ``n / 8`` params each, the same total (the PPO
@@ -52,6 +53,7 @@ from unittest import mock
 import jax
 import jax.numpy as jnp
 import optax
+from jax import flatten_util
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _common
@@ -89,6 +91,13 @@ def ppo_tree(_: float, seed: int) -> Any:
   return ppo._init_one(jax.random.key(seed)).params
 
 
+def raveled_ppo_tree(n: float, seed: int) -> Any:
+  """The same PPO params as one 1-D vector, as codebases that keep their
+  params flat hold them (67,715 entries: an odd size, which XLA:CPU splits
+  unevenly between two threads and then does not vectorise)."""
+  return {"flat": flatten_util.ravel_pytree(ppo_tree(n, seed))[0]}
+
+
 def mlp_tree(n: float, seed: int, leaves: int = 50) -> Any:
   """``leaves / 2`` square dense layers (kernel and bias) of about ``n`` params."""
   layers = leaves // 2
@@ -104,6 +113,7 @@ def cases(smoke: bool) -> list[Case]:
     return [Case("1e4 params, 10 leaves", step_time.param_tree, 1e4, True)]
   return [
       Case("PPO CartPole", ppo_tree, 0, False),
+      Case("Raveled PPO CartPole", raveled_ppo_tree, 0, False),
       Case("1e5 params, 10 leaves", step_time.param_tree, 1e5, True),
       Case("1e5 params, 50 leaves", mlp_tree, 1e5, True),
       Case("1e6 params, 10 leaves", step_time.param_tree, 1e6, True),

@@ -236,8 +236,8 @@ def test_param_loops_read_the_stored_tuner_outputs():
   """The loops that write the params read S from the new tuner state, not
   the tuner computation itself: fused into them, erfi's last steps ran once
   per entry wherever XLA:CPU does not vectorise a loop, e.g. a 1-D leaf of
-  odd size split between two threads (67,715 entries: the harness's PPO
-  params raveled by ``optax.flatten``)."""
+  odd size split between two threads (67,715 entries here: the harness's
+  PPO params raveled into one vector)."""
   tx = trac_optax.trac(optax.sgd(1e-3))
   params = {"w": jnp.ones((67715,))}
 
