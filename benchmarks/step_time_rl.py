@@ -2,8 +2,8 @@ r"""Step time of TRAC at reinforcement-learning sizes, alone and under ``vmap``.
 
 RL agents are small (1e4 to 1e6 params in tens of leaves) and train many seeds
 at once under ``jax.vmap``, with the optimizer step inside a jitted training
-loop. At these sizes a step is bound by the number of kernels (fusions) it
-runs, not by memory traffic, and under ``vmap`` TRAC's skip of non-finite
+loop. At these sizes a step runs tens to hundreds of small kernels
+(fusions: one or more per leaf), and under ``vmap`` TRAC's skip of non-finite
 steps has a batched predicate. A plain ``lax.cond`` would become a select
 there (the row ``trac(adam), select skip`` times that, beside the
 conditionals TRAC uses instead; ``trac(adam), lane-by-lane select``, only
