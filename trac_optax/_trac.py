@@ -477,14 +477,16 @@ def trac(
         base_optimizer_state=base_state,
     )
     new_state = _where_tree(finite, stepped, kept)
-    # S from the new state's tuner outputs: the stepped ones, or on a
-    # recovery the reset ones (S = 0: the params go back to the reference
-    # point). Not from the tuner step's own sum, which XLA fused, erfi's
-    # last steps included, into every param loop: where such a loop is not
-    # vectorised (XLA:CPU splits a 1-D leaf of odd size unevenly between
-    # threads, with a bounds check per entry) they ran once per entry.
+    # S and whether the params move, read from the new state rather than
+    # recomputed: XLA fused the tuner step (erfi's last steps included) into
+    # every param loop, and where such a loop is not vectorised (XLA:CPU
+    # splits a 1-D leaf of odd size unevenly between threads, with a bounds
+    # check per entry) it ran once per entry. The tuner outputs are the
+    # stepped ones, or on a recovery the reset ones (S = 0: the params go
+    # back to the reference point); the params move on a step and on a
+    # recovery, exactly when the count of consecutive skips is 0.
     scale = total_scale(new_state.tuner_scales)
-    moves = finite | recover
+    moves = new_state.consecutive_skips == 0
     new_updates = jax.tree.map(
         lambda r, d, p: _saturated_update(r, d, p, scale, moves),
         state.reference, delta, params)
