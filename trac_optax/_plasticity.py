@@ -102,7 +102,9 @@ def shrink_and_perturb(
 
   and on every other step :math:`\theta_{t+1} = \theta_t + u_t`. Put it after
   the optimizer: ``optax.chain(optax.adam(lr), shrink_and_perturb(...))``.
-  With ``shrink=1`` and ``noise_scale=0`` it changes nothing.
+  With ``shrink=1`` and ``noise_scale=0`` it changes nothing. The noise is
+  drawn only on the steps that apply it (a conditional, which stays one
+  under ``jax.vmap`` while the seeds' step counts agree).
 
   Args:
     shrink: :math:`\alpha`, in ``[0, 1]``.
