@@ -515,6 +515,8 @@ def test_a_base_with_a_collective_over_the_vmapped_axis_still_works():
   want = -0.1 * np.arange(12.0).reshape(4, 3).mean(axis=0)
   np.testing.assert_allclose(np.asarray(state.delta),
                              np.broadcast_to(want, (4, 3)), rtol=1e-6)
+
+
 def test_a_base_with_a_collective_skips_every_seed_when_one_is_not_finite():
   """Seed 0's NaN would reach every seed through the base's pmean: the seeds
   skip that step together, and it changes nothing (the run equals the same
@@ -587,5 +589,3 @@ def test_without_a_collective_the_skip_adds_none():
   text = str(jax.make_jaxpr(jax.vmap(tx.update, axis_name="seeds"))(
       params, jax.vmap(tx.init)(params), params))
   assert text.count("psum") >= 2  # the base's pmean and the agreement
-
-

@@ -55,8 +55,11 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
   over (a base optimizer's learning rate that is vmapped over or
   differentiated) are passed to it as inputs. Nested ``vmap`` levels each
   test whether all of their lanes step. Derivatives, forward and reverse, are
-  those of ``jax.lax.cond``.
+  those of ``jax.lax.cond``. Outside a trace (eager calls) ``pred`` is known,
+  and only the branch it picks runs.
   """
+  if not isinstance(pred, jax.core.Tracer):
+    return step(state, inputs) if pred else state
   closed, out_shapes = jax.make_jaxpr(step, return_shape=True)(state, inputs)
   if _named_axes(closed.jaxpr):
     # A collective over a vmapped axis (e.g. a pmean over seeds inside the

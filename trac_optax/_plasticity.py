@@ -7,7 +7,6 @@ from typing import Any
 from typing import NamedTuple
 
 import jax
-import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -172,11 +171,8 @@ def shrink_and_perturb(
     # perturbed and the plain update drew it for every param at every step
     # (with every=1000, an Adam step then cost 11x as much). Under vmap the
     # conditional stays one while all seeds agree, as their counts do.
-    inputs = (params, noise_key)
-    if isinstance(apply, jax.core.Tracer):
-      updates = _conditional.step_or_keep(apply, perturbed, updates, inputs)
-    elif apply:
-      updates = perturbed(updates, inputs)
+    updates = _conditional.step_or_keep(apply, perturbed, updates,
+                                        (params, noise_key))
     return updates, ShrinkPerturbState(count=count, key=key)
 
   # Optax types `update` as taking any OptState; this one takes its own state.

@@ -8,7 +8,6 @@ from typing import Any
 from typing import NamedTuple
 
 import jax
-import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -205,12 +204,10 @@ def _step_or_keep(pred: jax.Array, step: Callable[[Any, Any], Any],
   :func:`trac_optax._conditional.step_or_keep` keeps a conditional on
   whether every seed steps, so the common step stays in place there too.
 
-  Outside a trace (eager calls) and for a base whose state changes dtype
-  between ``init`` and ``update`` (the branches cannot be typed alike), the
-  select is kept: the results are the same either way.
+  For a base whose state changes dtype between ``init`` and ``update`` (the
+  branches cannot be typed alike), the select is kept: the results are the
+  same either way.
   """
-  if not isinstance(pred, jax.core.Tracer):
-    return _where_tree(pred, step(state, inputs), state)
   try:
     return _conditional.step_or_keep(pred, step, state, inputs)
   except TypeError:
