@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -133,9 +134,11 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 def command(script: str, argv: list[str] | None) -> str:
   """The command line of this run, as the results record it:
-  ``python benchmarks/<script> <args>`` (``argv`` None: the process's own)."""
+  ``python benchmarks/<script> <args>`` (``argv`` None: the process's own),
+  quoted for a POSIX shell, so that an argument with spaces or ``;`` (as
+  ``--cases "PPO;1e5 params, 10"``) pastes back as one argument."""
   args = argv if argv is not None else sys.argv[1:]
-  return " ".join(["python", f"benchmarks/{pathlib.Path(script).name}", *args])
+  return shlex.join(["python", f"benchmarks/{pathlib.Path(script).name}", *args])
 
 
 def write(out: pathlib.Path, stem: str, payload: dict[str, Any],

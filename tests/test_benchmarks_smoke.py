@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import shlex
 import subprocess
 import sys
 
@@ -14,11 +15,11 @@ import pytest
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def _run_smoke(script: str, out: pathlib.Path) -> dict:
-  """Runs ``benchmarks/<script> --smoke --out out``; returns its JSON."""
+def _run_smoke(script: str, out: pathlib.Path, *args: str) -> dict:
+  """Runs ``benchmarks/<script> --smoke <args> --out out``; returns its JSON."""
   done = subprocess.run(
-      [sys.executable, str(BENCHMARKS / script), "--smoke", "--out", str(out)],
-      capture_output=True, text=True, timeout=600, check=False)
+      [sys.executable, str(BENCHMARKS / script), "--smoke", *args, "--out",
+       str(out)], capture_output=True, text=True, timeout=600, check=False)
   assert done.returncode == 0, done.stderr[-3000:]
   stem = script.removesuffix(".py")
   [json_path] = out.glob(f"{stem}_*.json")
@@ -110,7 +111,15 @@ def test_erfi_throughput_rows_are_well_formed(erfi_results):
 
 @pytest.fixture(scope="module")
 def step_time_rl(tmp_path_factory) -> dict:
-  return _run_smoke("step_time_rl.py", tmp_path_factory.mktemp("step_time_rl"))
+  # A case argument with a space and a ';', as the committed commands have.
+  return _run_smoke("step_time_rl.py", tmp_path_factory.mktemp("step_time_rl"),
+                    "--cases", "1e4 params, 10;1e4")
+
+
+def test_the_recorded_command_pastes_back_as_the_same_arguments(step_time_rl):
+  words = shlex.split(step_time_rl["command"])
+  assert words[:2] == ["python", "benchmarks/step_time_rl.py"]
+  assert words[2:6] == ["--smoke", "--cases", "1e4 params, 10;1e4", "--out"]
 
 
 def test_step_time_rl_reports_every_mode_with_fusions_and_traffic(
