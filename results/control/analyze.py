@@ -18,6 +18,7 @@ summary table and one set of plots.
 from __future__ import annotations
 
 import pathlib
+import shlex
 import sys
 
 import numpy as np
@@ -55,8 +56,8 @@ def report(folder: pathlib.Path) -> None:
 
 def merge(out: pathlib.Path, folders: list[pathlib.Path]) -> None:
   runs = [run for folder in folders for run in read_results(folder)]
-  command = "python results/control/analyze.py --merge " + " ".join(
-      map(str, [out, *folders]))
+  command = shlex.join(["python", "results/control/analyze.py", "--merge",
+                        *map(str, [out, *folders])])
   try:  # runs of other configurations, or two runs of one name
     table = write_results(out, runs, command=command)
   except ValueError as error:
