@@ -44,8 +44,9 @@ RESTORE_MIN_LEAF_SIZE = 1 << 12
 state beside the new one and copies the base state; the restore gathers the
 lane before the step and scatters it back after it, two more kernels per
 leaf, which cost more than the copy where leaves are small (on XLA:CPU,
-``benchmarks/step_time_rl.py``: 8 seeds of 1e5 params in 10 leaves, 9k
-entries per state leaf, restore faster; in 50 leaves, 2k, select faster)."""
+``benchmarks/step_time_rl.py``, 8 seeds, entries per state leaf on average:
+restore faster for the PPO params, 30k, and at 1e6 params, 19k and 83k; a
+tie at 1e5 params in 10 leaves, 8k; select faster in 50 leaves, 1.8k)."""
 
 
 def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
