@@ -62,6 +62,7 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
   if not isinstance(pred, jax.core.Tracer):
     return step(state, inputs) if pred else state
   closed, out_shapes = jax.make_jaxpr(step, return_shape=True)(state, inputs)
+  state = _laid_out_like(state, out_shapes)
   if _named_axes(closed.jaxpr):
     # A collective over a vmapped axis (e.g. a pmean over seeds inside the
     # base optimizer) must be batched by that vmap itself, which a
@@ -76,6 +77,30 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
     step, inputs = _closure_converted(closed, out_shapes), (inputs,
                                                             closed.consts)
   return _step_or_keep(step, pred, state, inputs)
+
+
+def _laid_out_like(state: Any, out_shapes: Any) -> Any:
+  """``state``, each leaf resharded to the explicit sharding that ``step``
+  gives it, where the two differ.
+
+  With explicit mesh axes a sharding is part of an array's type, and both
+  branches must be typed alike. A state laid out otherwise than the step
+  leaves it (Adam's moments replicated by a ``jax.jit`` of ``init`` with no
+  mesh set, while the gradients are sharded) then takes the step's layout
+  here, as it would after one step of the base alone. Where the types agree
+  (any step but such a first one, and always without explicit axes) nothing
+  is added. A dtype that the step changes is left to the caller.
+  """
+  if jax.tree.structure(state) != jax.tree.structure(out_shapes):
+    return state  # not typed like the state: lax.cond will say so
+
+  def leaf(x: Any, out: Any) -> Any:
+    want = getattr(out, "sharding", None)
+    if want is None or jax.typeof(x).sharding == want:
+      return x
+    return jax.sharding.reshard(x, want)
+
+  return jax.tree.map(leaf, state, out_shapes)
 
 
 def _closure_converted(closed: Any, out_shapes: Any) -> Step:

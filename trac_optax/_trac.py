@@ -66,6 +66,19 @@ def _offset_dtype(param_dtype: Any) -> np.dtype:
   return np.dtype(jnp.promote_types(param_dtype, jnp.float32))
 
 
+def _zeros_laid_out_like(param: jax.Array) -> jax.Array:
+  """Zeros in ``param``'s offset dtype, sharded like ``param``, also inside a
+  ``jax.jit`` of ``init`` with no mesh set.
+
+  ``jnp.zeros_like`` is not: under such a jit, jax 0.11 gives an explicitly
+  sharded param's zeros no sharding (replicated on every device), and with
+  auto axes neither 0.10 nor 0.11 shards them. A select that reads the param
+  (and keeps none of it: an inf param gives 0, not NaN) takes its sharding
+  in both (``tests/ecosystem/multidevice_sharding.py``).
+  """
+  return jnp.where(False, param, 0).astype(_offset_dtype(param.dtype))
+
+
 def total_scale(tuner_scales: jax.Array) -> jax.Array:
   """``S = max(sum_j s_j, 0)`` over the last axis, saturated at the largest float.
 
@@ -366,10 +379,7 @@ def trac(
         recoveries=jnp.zeros((), jnp.int32),
         # A distinct buffer, so params and state can both be donated.
         reference=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
-        # zeros_like keeps each param's sharding, so delta is laid out like
-        # the params (and explicitly sharded meshes type-check).
-        delta=jax.tree.map(
-            lambda p: jnp.zeros_like(p, dtype=_offset_dtype(p.dtype)), params),
+        delta=jax.tree.map(_zeros_laid_out_like, params),
         v=zeros(),
         sigma=zeros(),
         tuner_scales=zeros(),

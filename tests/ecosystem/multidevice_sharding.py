@@ -111,15 +111,15 @@ def _mesh(axis_type):
     "axis_type, init",
     [(AxisType.Explicit, "eager"), (AxisType.Explicit, "jit"),
      (AxisType.Explicit, "jit-out-shardings"), (AxisType.Auto, "eager"),
-     (AxisType.Auto, "jit-out-shardings")],
+     (AxisType.Auto, "jit"), (AxisType.Auto, "jit-out-shardings")],
     ids=lambda v: v if isinstance(v, str) else str(v).split(".")[-1].lower())
 def test_fully_sharded_params(axis_type, init):
   """The state is laid out like the params from init on, and stays so.
 
-  With auto axes a plain ``jax.jit(tx.init)`` is not tested: XLA lays out
-  new buffers such as ``delta`` (like Adam's moments) as it likes, usually
-  replicated, until the first step; initialise eagerly or pass
-  ``out_shardings`` as below.
+  A plain ``jax.jit(tx.init)`` with no mesh set lays out new buffers as XLA
+  likes (``jnp.zeros_like`` replicates them: Adam's moments, with auto axes
+  in jax 0.10 and with explicit ones too in 0.11); TRAC's own ``reference``
+  and ``delta`` follow the params all the same.
   """
   mesh = _mesh(axis_type)
   params, x, y = _problem()
@@ -146,6 +146,31 @@ def test_fully_sharded_params(axis_type, init):
     _assert_state_laid_out_like_params(params, new_state)
     for p, q in zip(jax.tree.leaves(params), jax.tree.leaves(new_params)):
       assert _same_layout(q.sharding, p.sharding, p.ndim)
+  _assert_matches_single_device(history)
+
+
+def test_a_state_laid_out_otherwise_takes_the_steps_layout():
+  """With explicit axes a sharding is part of an array's type, and the skip's
+  two branches must be typed alike. A state not laid out like the params
+  (here all of it replicated: Adam's moments are after a ``jax.jit`` of
+  ``init`` with no mesh set on jax 0.11) still steps, as the base alone
+  would, and the step leaves it laid out like the params (all but the
+  reference point, which the step does not write)."""
+  mesh = _mesh(AxisType.Explicit)
+  params, x, y = _problem()
+  params = jax.device_put(params, {"w": NamedSharding(mesh, P("d", None)),
+                                   "b": NamedSharding(mesh, P("d"))})
+  tx = _tx()
+  state = jax.device_put(tx.init(params), NamedSharding(mesh, P()))
+  assert state.base_optimizer_state[0].mu["w"].sharding.is_fully_replicated
+
+  history = _train(params, state, x, y, tx)
+  for _, new_state in history:  # (the reference point keeps its layout)
+    adam = new_state.base_optimizer_state[0]
+    for p, d, m, v in zip(*map(jax.tree.leaves, (params, new_state.delta,
+                                                 adam.mu, adam.nu))):
+      for x in (d, m, v):
+        assert _same_layout(x.sharding, p.sharding, p.ndim)
   _assert_matches_single_device(history)
 
 
