@@ -96,7 +96,9 @@ def _laid_out_like(state: Any, out_shapes: Any) -> Any:
 
   def leaf(x: Any, out: Any) -> Any:
     want = getattr(out, "sharding", None)
-    if want is None or jax.typeof(x).sharding == want:
+    # The same spec on another mesh (a scalar made outside any mesh) types
+    # alike in lax.cond: only a spec that differs needs the reshard.
+    if want is None or jax.typeof(x).sharding.spec == want.spec:
       return x
     return jax.sharding.reshard(x, want)
 
