@@ -73,6 +73,23 @@ def test_lower_bounds_are_the_ones_last_tested():
   assert "# stage all: pytest exit status 0" in log, "the tests failed at the floors"
 
 
+def test_every_python_the_classifiers_name_passed_the_suite():
+  """Each ``Programming Language :: Python :: 3.X`` classifier is backed by a
+  committed passing run on that Python: ``bash .ci/lowest-deps`` (3.11, the
+  floors) or ``bash .ci/newer-python`` (a newer one, the newest wheels)."""
+  passed = set()
+  for log_name, verdict in ((".ci/lowest-deps.log",
+                             "# stage all: pytest exit status 0"),
+                            (".ci/newer-python.log", "# pytest exit status 0")):
+    log = (ROOT / log_name).read_text(encoding="utf-8")
+    if verdict in log:
+      passed |= set(re.findall(r"^## .*, Python (3\.\d+)\.\d+$", log,
+                               re.MULTILINE))
+  declared = {c.rsplit(" :: ", 1)[1] for c in PYPROJECT["project"]["classifiers"]
+              if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+  assert declared and declared <= passed, (declared, passed)
+
+
 def test_lower_bounds_parser_pins_each_floor():
   pins = _lowest_bounds().lower_bounds([])
   declared = {re.split(r"[><=!~ \[]", r, maxsplit=1)[0].lower()
