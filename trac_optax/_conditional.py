@@ -285,14 +285,29 @@ def _restores_one_lane(axis_size: Any, state: Any) -> bool:
   """Whether one kept lane is saved and restored: three lanes or more (with
   two the saved lane is half the state, measured no faster than the select)
   and leaves of at least :data:`RESTORE_MIN_LEAF_SIZE` entries on average.
-  Symbolic sizes (a shape-polymorphic ``jax.export``) select."""
-  shapes = [jnp.shape(x) for x in jax.tree.leaves(state)]
+  Symbolic sizes (a shape-polymorphic ``jax.export``) and lanes sharded by
+  explicit mesh axes select."""
+  leaves = jax.tree.leaves(state)
+  shapes = [jnp.shape(x) for x in leaves]
   if not all(isinstance(d, int) for shape in shapes for d in shape):
+    return False
+  if any(_lanes_explicitly_sharded(x) for x in leaves):
     return False
   if not isinstance(axis_size, int) or axis_size < 3 or not shapes:
     return False
   entries = sum(math.prod(shape) for shape in shapes)
   return entries >= RESTORE_MIN_LEAF_SIZE * len(shapes)
+
+
+def _lanes_explicitly_sharded(x: jax.Array) -> bool:
+  """Whether ``x``'s type shards its lanes (explicit mesh axes over seeds).
+
+  The gather of one lane then needs an output sharding that no choice makes
+  free (jax refuses to pick one), so such a state selects lane by lane, which
+  is elementwise and keeps every lane on its device.
+  """
+  spec = jax.typeof(x).sharding.spec
+  return len(spec) > 0 and spec[0] is not None
 
 
 def _lane_at(x: jax.Array, index: jax.Array) -> jax.Array:

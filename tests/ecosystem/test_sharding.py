@@ -31,4 +31,4 @@ def test_multidevice_checks_pass_on_eight_cpu_devices():
   output = result.stdout + result.stderr
   assert result.returncode == 0, output
   # All checks ran (none skipped for want of devices).
-  assert re.search(r"\b11 passed", output) and "skipped" not in output, output
+  assert re.search(r"\b12 passed", output) and "skipped" not in output, output
