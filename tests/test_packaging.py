@@ -116,7 +116,8 @@ def test_ci_runs_every_check():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="shell script")
 def test_ci_scripts_parse():
-  for script in ("run", "checks.sh", "lowest-deps"):
+  for script in ("run", "checks.sh", "lowest-deps", "newer-python",
+                 "venv_suite.sh"):
     subprocess.run(["bash", "-n", str(ROOT / ".ci" / script)], check=True)
 
 
