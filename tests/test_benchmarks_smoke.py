@@ -116,12 +116,14 @@ def step_time_rl(tmp_path_factory) -> dict:
                     "--cases", "1e4 params, 10;1e4")
 
 
+@pytest.mark.rl  # step_time_rl.py times the harness's PPO networks
 def test_the_recorded_command_pastes_back_as_the_same_arguments(step_time_rl):
   words = shlex.split(step_time_rl["command"])
   assert words[:2] == ["python", "benchmarks/step_time_rl.py"]
   assert words[2:6] == ["--smoke", "--cases", "1e4 params, 10;1e4", "--out"]
 
 
+@pytest.mark.rl
 def test_step_time_rl_reports_every_mode_with_fusions_and_traffic(
     step_time_rl):
   modes = {r["mode"] for r in step_time_rl["results"]}

@@ -60,6 +60,7 @@ def test_the_script_is_valid_bash():
   subprocess.run(["bash", "-n", str(DEVICE_CHECK)], check=True)
 
 
+@pytest.mark.rl  # speed.py and step_time_rl.py import the harness
 @pytest.mark.parametrize("branch", ["fast", "full"])
 def test_every_command_line_parses(branch):
   steps = _branches()[branch]
@@ -83,6 +84,7 @@ def test_the_full_run_fits_the_time_its_header_gives():
   assert limits <= 400  # with the machine's start, inside 15 device-minutes
 
 
+@pytest.mark.rl
 def test_a_case_that_matches_nothing_stops_step_time_rl(capsys):
   module = _load("benchmarks/step_time_rl.py")
   with pytest.raises(SystemExit) as stopped:
@@ -104,10 +106,11 @@ def test_a_case_that_matches_nothing_stops_step_time_rl(capsys):
      "is not a comma-separated list of param counts"),
     ("benchmarks/lane_sums.py", ["--rounds", "two"],
      "'two' is not a whole number"),
-    ("results/control/speed.py", ["--optimizers", "adam,tracc"],
-     "--optimizers: unknown 'tracc'; choose from adam, trac"),
-    ("results/control/speed.py", ["--seeds", "1,0"],
-     "--seeds must be at least 1; got 0"),
+    pytest.param("results/control/speed.py", ["--optimizers", "adam,tracc"],
+                 "--optimizers: unknown 'tracc'; choose from adam, trac",
+                 marks=pytest.mark.rl),
+    pytest.param("results/control/speed.py", ["--seeds", "1,0"],
+                 "--seeds must be at least 1; got 0", marks=pytest.mark.rl),
 ])
 def test_bad_arguments_stop_before_anything_runs(script, args, words, capsys):
   module = _load(script)

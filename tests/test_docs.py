@@ -25,7 +25,7 @@ def test_guide_examples_run():
 
 @pytest.mark.parametrize("page, module", [
     ("api.md", "trac_optax"),
-    ("lifelong.md", "trac_optax.lifelong"),
+    pytest.param("lifelong.md", "trac_optax.lifelong", marks=pytest.mark.rl),
 ])
 def test_api_pages_document_every_public_name(page, module):
   names = importlib.import_module(module).__all__

@@ -9,6 +9,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.rl
 
 SCRIPTS = (pathlib.Path(__file__).resolve().parents[1] / "results"
            / "long_sequences")
