@@ -6,8 +6,9 @@
 #   OUT=/tmp/out FAST=1 bash benchmarks/device_check.sh   # a smoke run
 #
 # Needs jax, optax, chex, flax, numpy, scipy, matplotlib, tqdm, six, and for
-# erfi.py mpmath, for speed.py gymnax (with gymnasium, cloudpickle,
-# farama-notifications, seaborn, pandas). Writes at most 10 files:
+# erfi.py mpmath, for step_time_rl.py and speed.py (which import the harness)
+# gymnax (with gymnasium, cloudpickle, farama-notifications, seaborn, pandas).
+# Writes at most 10 files:
 # step_time_<platform>.{md,json}, step_time_rl_<platform>.{md,json},
 # lane_sums_<platform>.{md,json}, erfi_<platform>.{md,json}, speed.md,
 # device_check.log (the device, the
