@@ -75,7 +75,10 @@ def test_scores_still_take_other_numbers_of_seeds():
 
 
 @pytest.mark.parametrize("env", [
-    "CartPole-v1", "Acrobot-v1", "MinAtar", "Craftax-Classic",
+    "CartPole-v1", "Acrobot-v1", "MinAtar",
+    pytest.param("Craftax-Classic", marks=pytest.mark.skipif(
+        importlib.util.find_spec("craftax") is None,
+        reason="needs craftax (the [craftax] extra)")),
     pytest.param("gym:CartPole-v1", marks=pytest.mark.skipif(
         importlib.util.find_spec("gymnasium") is None,
         reason="needs gymnasium")),
