@@ -20,6 +20,12 @@ from trac_optax.lifelong import run_lifelong
 from trac_optax.lifelong._suites import check_suite_named
 
 
+def _needs(module: str) -> pytest.MarkDecorator:
+  """Skips a case whose extra (gymnasium, craftax) is not installed."""
+  return pytest.mark.skipif(importlib.util.find_spec(module) is None,
+                            reason=f"needs {module}")
+
+
 @pytest.mark.parametrize("build,message", [
     (lambda: control_suite("CartPole-v1", max_steps_in_episode=0),
      "max_steps_in_episode must be a positive integer, got 0"),
@@ -38,8 +44,7 @@ from trac_optax.lifelong._suites import check_suite_named
     pytest.param(  # the cap is checked first; this one needs the env
         lambda: gymnasium_suite("CartPole-v1", offset_std=float("inf")),
         "offset_std must be a finite number >= 0, got inf",
-        marks=pytest.mark.skipif(importlib.util.find_spec("gymnasium") is None,
-                                 reason="needs gymnasium")),
+        marks=_needs("gymnasium")),
 ], ids=["control-cap", "control-offset", "control-offset-nan", "craftax-cap",
         "minatar-string", "minatar-cap", "gymnasium-cap", "gymnasium-offset"])
 def test_suites_refuse_bad_arguments(build, message):
@@ -76,12 +81,8 @@ def test_scores_still_take_other_numbers_of_seeds():
 
 @pytest.mark.parametrize("env", [
     "CartPole-v1", "Acrobot-v1", "MinAtar",
-    pytest.param("Craftax-Classic", marks=pytest.mark.skipif(
-        importlib.util.find_spec("craftax") is None,
-        reason="needs craftax (the [craftax] extra)")),
-    pytest.param("gym:CartPole-v1", marks=pytest.mark.skipif(
-        importlib.util.find_spec("gymnasium") is None,
-        reason="needs gymnasium")),
+    pytest.param("Craftax-Classic", marks=_needs("craftax")),
+    pytest.param("gym:CartPole-v1", marks=_needs("gymnasium")),
 ])
 def test_each_suite_is_named_by_its_own_env(env):
   check_suite_named(env, make_suite(LifelongConfig(env=env)))
