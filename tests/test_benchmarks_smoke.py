@@ -137,7 +137,14 @@ def test_step_time_rl_reports_every_mode_with_fusions_and_traffic(
     # TRAC moves at least Adam's bytes plus the inner product's 2 copies.
     assert (rows["trac(adam)"]["traffic_param_copies"] >=
             rows["adam"]["traffic_param_copies"] + 2 - 1e-6)
+    # The bandwidth probes of the traffic model, where the arrays are new.
+    probes = {k for k in rows if k.startswith("probe: ")}
+    assert len(probes) == (0 if "non-finite" in result["mode"] else 2)
   assert step_time_rl["targets"]
+  models = [t for t in step_time_rl["targets"] if t.get("note") == "(model)"]
+  assert len(models) == 2  # 1 seed, and 8 seeds over 1 seed
+  assert all(_positive(t["measured"]) for t in models)
+  assert 1.4 <= models[0]["measured"] < 10  # (14 + 2 k) / 10 for k >= 0
 
 
 def test_lane_sums_reports_every_form_of_every_case(tmp_path):
