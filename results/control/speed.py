@@ -21,11 +21,9 @@ and gradients, but almost no optimizer work, and params that do not move)
 times everything except the optimizer, so each optimizer's own share of the
 iteration is its time minus that of ``none``, and the last column compares
 those shares with adam's. (An optimizer that ignored the gradients would let
-XLA drop the backward pass too.) Two rows in parentheses follow from those
-shares, round by round: the own time over adam's that a rate of
-``TARGET`` x adam's allows, and the rate that an own step at ``FLOOR`` x
-adam's allows (TRAC's loops move 14 param copies per step where Adam's move
-10, even with a free inner product: ``benchmarks/step_time.py``).
+XLA drop the backward pass too.) A row in parentheses follows from those
+shares, round by round: the own time over adam's that a rate of ``TARGET``
+x adam's allows (the harness's target for TRAC).
 
 ``--optimizers adam,trac --seeds 8`` runs a subset (e.g. on a device with
 little time).
@@ -51,8 +49,6 @@ from trac_optax.lifelong import make_suite
 NO_OPTIMIZER = "none"
 TARGET = 0.95
 """The harness's target: TRAC's env steps/s over Adam's."""
-FLOOR = 1.4
-"""TRAC's own step over Adam's, bound by memory traffic (14 / 10 copies)."""
 
 
 def compiled_task(config: LifelongConfig, name: str):
@@ -157,13 +153,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{np.median(rate):,.0f} | {np.median(rate) / seeds:,.0f} | "
             f"{np.median(ratio):.3f} [{ratio.min():.2f}, {ratio.max():.2f}] | "
             f"{own} |", flush=True)
-    adam_own = 1.0 / adam - rest
-    needed = (1.0 / (TARGET * adam) - rest) / adam_own
-    allowed = (1.0 / adam) / (rest + FLOOR * adam_own)
+    needed = (1.0 / (TARGET * adam) - rest) / (1.0 / adam - rest)
     print(f"| ({TARGET} x adam's rate) | {seeds} | | | | {TARGET:.3f} | "
-          f"{np.median(needed):.2f} |")
-    print(f"| (own step at {FLOOR} x adam's) | {seeds} | | | | "
-          f"{np.median(allowed):.3f} | {FLOOR:.2f} |", flush=True)
+          f"{np.median(needed):.2f} |", flush=True)
   print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 
