@@ -142,9 +142,12 @@ def test_step_time_rl_reports_every_mode_with_fusions_and_traffic(
     assert len(probes) == (0 if "non-finite" in result["mode"] else 2)
   assert step_time_rl["targets"]
   models = [t for t in step_time_rl["targets"] if t.get("note") == "(model)"]
-  assert len(models) == 2  # 1 seed, and 8 seeds over 1 seed
-  assert all(_positive(t["measured"]) for t in models)
-  assert 1.4 <= models[0]["measured"] < 10  # (14 + 2 k) / 10 for k >= 0
+  if step_time_rl["machine"]["platform"] == "cpu":  # XLA:CPU's traffic model
+    assert len(models) == 2  # 1 seed, and 8 seeds over 1 seed
+    assert all(_positive(t["measured"]) for t in models)
+    assert 1.4 <= models[0]["measured"] < 10  # (14 + 2 k) / 10 for k >= 0
+  else:
+    assert not models
 
 
 def test_lane_sums_reports_every_form_of_every_case(tmp_path):
