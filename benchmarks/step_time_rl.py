@@ -29,16 +29,17 @@ optimizers run interleaved (A B A B ...); ratios are taken pair by pair within
 a round. Fusions (kernels on a GPU) and XLA's estimate of the bytes accessed
 come from one compiled step.
 
-The floors, as ``step_time.py`` derives them at 1e7 params: its two
-bandwidth probes (TRAC's ``<g, d>`` and an in-place ``d += g``) run beside
-the optimizers on each tree, and their cost per param copy gives the
-traffic model ``(14 + 2 k) / 10`` for trac(adam) / adam (16 param copies
-against 10, the reduction's 2 at ``k`` times a loop's cost; 1.4 if the
-reduction were free). On CPU (the model is XLA:CPU's) the targets table
-has that model per tree, and splits TRAC's fusions beyond Adam's: XLA:CPU
-writes each buffer in a kernel of its own, so TRAC's offset adds one per
-leaf, and each leaf above 4096 entries has its own reduction; the rest
-does not grow with the leaves (``tests/test_trac_behaviour.py``).
+The floors on CPU, as ``step_time.py`` derives them at 1e7 params (both
+are XLA:CPU's; elsewhere they are not printed): its two bandwidth probes
+(TRAC's ``<g, d>`` and an in-place ``d += g``) run beside the optimizers
+on each tree, and their cost per param copy gives the traffic model
+``(14 + 2 k) / 10`` for trac(adam) / adam (16 param copies against 10, the
+reduction's 2 at ``k`` times a loop's cost; 1.4 if the reduction were
+free). The targets table has that model per tree, and splits TRAC's
+fusions beyond Adam's: XLA:CPU writes each buffer in a kernel of its own,
+so TRAC's offset adds one per leaf, and each leaf above 4096 entries has
+its own reduction; the rest does not grow with the leaves
+(``tests/test_trac_behaviour.py``).
 
 Usage::
 
@@ -343,7 +344,9 @@ def run_mode(case: Case, mode: str, rounds: int, smoke: bool,
   # About 20 ms of work per sample on a CPU.
   steps = 1 if smoke else max(1, int(2e6 / s.total_params))
   compiled = {name: compile_optimizer(name, s, steps) for name in names}
-  if "non-finite" not in mode:  # the same arrays as the mode before it
+  # The probes feed XLA:CPU's traffic model only (no device time elsewhere);
+  # a non-finite mode has the arrays of the mode before it.
+  if jax.default_backend() == "cpu" and "non-finite" not in mode:
     compiled.update(probe_loops(s, steps))
   prepared = {name: step_time.Prepared(
       lambda p, st, g, c=c: c.loop(p, st, g), c.params, c.state, {})
@@ -397,8 +400,8 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out.append({"target": f"{case}, 1 seed: trac(adam) / adam <= "
                           f"{TARGET_RATIO}", "measured": ratio,
                 "met": ratio <= TARGET_RATIO})
-    k = reduction_cost(one)
     if on_cpu:
+      k = reduction_cost(one)
       out.append({"target": f"(model) {case}, 1 seed: 16/10 param copies with "
                             f"the reduction at k = {k:.2f} times a loop's "
                             "cost per copy, (14 + 2 k) / 10; at k = 0, 1.40",

@@ -119,3 +119,25 @@ def test_bad_arguments_stop_before_anything_runs(script, args, words, capsys):
   assert stopped.value.code == 2
   assert words in capsys.readouterr().err
 
+
+
+@pytest.mark.rl  # step_time_rl.py imports the harness
+def test_step_time_rl_targets_off_the_cpu_need_no_probes(monkeypatch):
+  """Off the CPU the bandwidth probes are not timed (they feed XLA:CPU's
+  traffic model only), so the targets must come without them: no floor
+  rows, and the others as on a CPU."""
+  module = _load("benchmarks/step_time_rl.py")
+  row = lambda ratio, fusions: {"ratio": (ratio, ratio, ratio),
+                                "fusions": fusions}
+  results = [{"case": "tree", "mode": mode, "leaves": 10, "big_leaves": 4,
+              "optimizers": {"adam": {"fusions": 33},
+                             "trac(adam)": row(ratio, 61)}}
+             for mode, ratio in zip(module.MODES, (1.5, 1.6, 2.0))]
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  targets = module.targets(results)
+  assert not [t for t in targets if t.get("note") or "minus one per" in
+              t["target"]]
+  assert [round(t["measured"], 3) for t in targets] == [1.5, 1.067, 1.333, 28]
+  monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+  with pytest.raises(KeyError, match="probe"):  # a CPU run times them
+    module.targets(results)
