@@ -120,7 +120,6 @@ def test_bad_arguments_stop_before_anything_runs(script, args, words, capsys):
   assert words in capsys.readouterr().err
 
 
-
 @pytest.mark.rl  # step_time_rl.py imports the harness
 def test_step_time_rl_targets_off_the_cpu_need_no_probes(monkeypatch):
   """Off the CPU the bandwidth probes are not timed (they feed XLA:CPU's

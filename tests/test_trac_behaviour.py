@@ -269,8 +269,9 @@ def test_kernels_beyond_adams_grow_by_one_per_leaf():
   more per leaf, its offset, and reduces each leaf above 4096 entries in a
   kernel of its own for ``<g, delta>``; everything else it adds (the small
   leaves' reduction, the tuners, the skip's counters) does not grow from 10
-  leaves to 40. The floor that ``docs/performance.md`` argues for the
-  issue's constant-excess target, and a guard against kernels per leaf."""
+  leaves to 40. The floor that ``docs/performance.md`` argues against a
+  constant number of kernels beyond Adam's, and a guard against more
+  kernels per leaf."""
   adams_rest, rest = {}, {}
   for width in (16, 80):  # 256 entries per leaf; 6,400, reduced alone
     for leaves in (10, 40):
