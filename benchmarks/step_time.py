@@ -340,6 +340,18 @@ def summarize(samples: dict[str, list[float]], cpu: dict[str, list[float]],
   return out
 
 
+def reduction_cost(reduce_time: float, loop_time: float) -> float:
+  """``k``: the reduction probe's time per param copy (2 read) over the
+  loop probe's (2 read, 1 written)."""
+  return (reduce_time / 2) / (loop_time / 3)
+
+
+def model_ratio(k: float) -> float:
+  """trac(adam) / adam by the traffic model: 14 copies in loops, 2 in a
+  reduction at ``k`` times a loop's cost, against Adam's 10."""
+  return (14 + 2 * k) / 10
+
+
 def run_size(n: float, cands: list[Candidate], donate: bool, rounds: int,
              calls: int) -> dict[str, Any]:
   """All optimizers at one size and donation mode."""
@@ -353,10 +365,10 @@ def run_size(n: float, cands: list[Candidate], donate: bool, rounds: int,
   stats = summarize(samples, cpu, {c.name: c for c in cands})
   if donate:
     for clock in ("", "cpu_"):
-      k = ((stats[PROBE_REDUCE][f"{clock}median_ms"] / 2) /
-           (stats[PROBE_LOOP][f"{clock}median_ms"] / 3))
+      k = reduction_cost(stats[PROBE_REDUCE][f"{clock}median_ms"],
+                         stats[PROBE_LOOP][f"{clock}median_ms"])
       stats["trac(adam)"][f"{clock}reduction_cost_k"] = k
-      stats["trac(adam)"][f"{clock}model_ratio"] = (14 + 2 * k) / 10
+      stats["trac(adam)"][f"{clock}model_ratio"] = model_ratio(k)
   for name, p in prepared.items():
     stats[name].update(p.memory, params_stayed_finite=finite[name])
   return {"params": int(sum(x.size for x in jax.tree.leaves(params))),

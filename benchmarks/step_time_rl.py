@@ -405,7 +405,7 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
       out.append({"target": f"(model) {case}, 1 seed: 16/10 param copies with "
                             f"the reduction at k = {k:.2f} times a loop's "
                             "cost per copy, (14 + 2 k) / 10; at k = 0, 1.40",
-                  "measured": (14 + 2 * k) / 10, "met": None,
+                  "measured": step_time.model_ratio(k), "met": None,
                   "note": "(model)"})
     for mode in MODES[1:]:
       if (case, mode) not in by:
@@ -420,7 +420,8 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"target": f"(model) {case}, {mode}: the same with the "
                               f"seeds' reductions at k = {k_seeds:.2f}, "
                               "(14 + 2 k) / (14 + 2 k unbatched)",
-                    "measured": (14 + 2 * k_seeds) / (14 + 2 * k),
+                    "measured": (step_time.model_ratio(k_seeds)
+                                 / step_time.model_ratio(k)),
                     "met": None, "note": "(model)"})
     extra = one["trac(adam)"]["fusions"] - one["adam"]["fusions"]
     out.append({"target": f"{case}, 1 seed: fusions of trac(adam) minus "
@@ -439,9 +440,9 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def reduction_cost(rows: dict[str, Any]) -> float:
-  """``k``: the reduction probe's time per param copy over the loop's."""
-  return ((rows[step_time.PROBE_REDUCE]["median_us"] / 2) /
-          (rows[step_time.PROBE_LOOP]["median_us"] / 3))
+  """``k`` from the probes' rows of one mode."""
+  return step_time.reduction_cost(rows[step_time.PROBE_REDUCE]["median_us"],
+                                  rows[step_time.PROBE_LOOP]["median_us"])
 
 
 def markdown(payload: dict[str, Any]) -> str:
