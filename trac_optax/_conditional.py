@@ -48,8 +48,15 @@ leaf, which cost more than the copy where leaves are small (on XLA:CPU,
 restore faster for the PPO params, 30k, and at 1e6 params, 19k and 83k; a
 tie at 1e5 params in 10 leaves, 8k; select faster in 50 leaves, 1.8k)."""
 
+IN_PLACE_PLATFORM = "cpu"
+"""The platform whose compiler updates a state in place through the
+conditionals above (XLA:CPU). With ``select_off_cpu`` every other platform
+selects; naming no platform here selects everywhere (the tests run the select
+form on the CPU that way)."""
 
-def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
+
+def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any, *,
+                 select_off_cpu: bool = False) -> Any:
   """``step(state, inputs)`` if ``pred`` holds, else ``state``.
 
   ``step`` must return a tree typed like ``state``. Traced values it closes
@@ -58,17 +65,16 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
   test whether all of their lanes step. Derivatives, forward and reverse, are
   those of ``jax.lax.cond``. Outside a trace (eager calls) ``pred`` is known,
   and only the branch it picks runs.
+
+  With ``select_off_cpu``, a program lowered for any platform but the CPU
+  computes the step and selects instead (:func:`selected`): the
+  conditionals are XLA:CPU's in-place form, and XLA:GPU copies the state
+  out of them.
   """
   if not isinstance(pred, jax.core.Tracer):
     return step(state, inputs) if pred else state
   closed, out_shapes = jax.make_jaxpr(step, return_shape=True)(state, inputs)
   state = _laid_out_like(state, out_shapes)
-  if _named_axes(closed.jaxpr):
-    # A collective over a vmapped axis (e.g. a pmean over seeds inside the
-    # base optimizer) must be batched by that vmap itself, which a
-    # custom_vmap rule cannot name: such a step keeps lax.cond's select.
-    # (Its callers make pred agree over those axes: see agreed_over_collectives.)
-    return _cond(pred, step, state, inputs)
   if any(isinstance(c, jax.core.Tracer) for c in closed.consts):
     # custom_vmap refuses batched values in a closure and custom_jvp's
     # function argument must hold no tangents, so the step gets them as
@@ -76,7 +82,18 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any) -> Any:
     # as explicit inputs (batched and differentiated like any input).
     step, inputs = _closure_converted(closed, out_shapes), (inputs,
                                                             closed.consts)
-  return _step_or_keep(step, pred, state, inputs)
+  in_place = functools.partial(_step_or_keep, step)
+  if _named_axes(closed.jaxpr):
+    # A collective over a vmapped axis (e.g. a pmean over seeds inside the
+    # base optimizer) must be batched by that vmap itself, which a
+    # custom_vmap rule cannot name: such a step keeps lax.cond's select.
+    # (Its callers make pred agree over those axes: see agreed_over_collectives.)
+    in_place = lambda pred, state, inputs: _cond(pred, step, state, inputs)
+  if select_off_cpu:
+    return jax.lax.platform_dependent(
+        pred, state, inputs, default=functools.partial(selected, step),
+        **{IN_PLACE_PLATFORM: in_place})
+  return in_place(pred, state, inputs)
 
 
 def _laid_out_like(state: Any, out_shapes: Any) -> Any:
@@ -198,6 +215,25 @@ def _step_or_keep_jvp(step: Step, primals: tuple[Any, ...],
       lambda new, kept: kept if _is_float0(kept) else jnp.where(pred, new, kept),
       stepped_dot, state_dot)
   return out, out_dot
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def selected(step: Step, pred: jax.Array, state: Any, inputs: Any) -> Any:
+  """``step(state, inputs)`` where ``pred`` holds, else ``state``: the step
+  always computed, then an elementwise select.
+
+  Where the compiler fuses a select into the loops that compute the step
+  (XLA:GPU's multi-output fusion), each state buffer is read and written
+  once, in place, with no conditional; a conditional there makes XLA copy
+  the stepped state out of it at every step (``benchmarks/gpu_hlo.py``).
+  Its derivatives are those of :func:`step_or_keep`: a kept state sends
+  back none of the step's, not even a NaN one.
+  """
+  return jax.tree.map(lambda new, kept: jnp.where(pred, new, kept),
+                      step(state, inputs), state)
+
+
+selected.defjvp(_step_or_keep_jvp)
 
 
 def _is_float0(x: Any) -> bool:

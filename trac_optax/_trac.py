@@ -208,21 +208,34 @@ def _step_or_keep(pred: jax.Array, step: Callable[[Any, Any], Any],
                   state: Any, inputs: Any) -> Any:
   """``step(state, inputs)`` if ``pred`` holds, else ``state``.
 
-  Performance: an elementwise select between the new and the old base state
-  keeps the old state alive while the new one is written, so XLA copies every
-  donated state buffer and evaluates the base update twice (once per output).
-  A conditional updates every buffer in place: on XLA:CPU at 1e7 params it
-  takes a TRAC(Adam) step from about 7x to about 2x an Adam step
-  (``benchmarks/step_time.py``). Under ``vmap`` with a batched ``pred``,
-  :func:`trac_optax._conditional.step_or_keep` keeps a conditional on
-  whether every seed steps, so the common step stays in place there too.
+  Performance: the form that updates the state in place differs by compiler.
 
-  For a base whose state changes dtype between ``init`` and ``update`` (the
-  branches cannot be typed alike), the select is kept: the results are the
-  same either way.
+  * XLA:CPU has no multi-output fusion: an elementwise select between the new
+    and the old base state keeps the old state alive while the new one is
+    written, so XLA copies every donated state buffer and evaluates the base
+    update twice (once per output). A conditional whose false branch returns
+    the state unchanged updates every buffer in place: at 1e7 params it takes
+    a TRAC(Adam) step from about 7x to about 2x an Adam step
+    (``benchmarks/step_time.py``). Under ``vmap`` with a batched ``pred``,
+    :func:`trac_optax._conditional.step_or_keep` keeps a conditional on
+    whether every seed steps, so the common step stays in place there too.
+  * XLA:GPU (and any other backend) fuses the select into the base's
+    multi-output loops, which then read and write each state buffer once, in
+    place; the conditional, by contrast, makes it copy the stepped state out
+    of the conditional at every step (6 param copies for Adam, 18 with 8
+    vmapped seeds: ``benchmarks/gpu_hlo.py``, which compiles for a GPU
+    without one). The skipped step's base update is computed and discarded,
+    which costs no more traffic than a step.
+
+  The choice is made when the step is lowered (``jax.lax.platform_dependent``),
+  so a program exported for several platforms carries both; values and
+  derivatives are the same either way. For a base whose state changes dtype
+  between ``init`` and ``update`` (the branches cannot be typed alike), the
+  select is kept: the results are the same either way.
   """
   try:
-    return _conditional.step_or_keep(pred, step, state, inputs)
+    return _conditional.step_or_keep(pred, step, state, inputs,
+                                     select_off_cpu=True)
   except TypeError:
     # A TypeError raised by the base itself is raised again by step().
     return _where_tree(pred, step(state, inputs), state)
