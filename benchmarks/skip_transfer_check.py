@@ -1,5 +1,8 @@
-"""Does TRAC's ``lax.cond`` skip of non-finite steps move data to the host?
+"""Does TRAC's skip of non-finite steps move data to the host?
 
+On the CPU the skip is a conditional; on every other platform it is a select
+(no conditional, so nothing for the host to read: the HLO row
+``conditional (the skip)`` is 0 there, and ``accelerator_hlo.py`` shows why).
 Three checks on the default device, printed as Markdown:
 
 1. The optimized HLO of one jitted trac(adam) step: host transfers
@@ -9,9 +12,9 @@ Three checks on the default device, printed as Markdown:
    gradients alternating (the skip branch runs): any implicit transfer
    between host and device raises.
 3. Time per step, 200 steps dispatched back to back: trac(adam), the same
-   without the skip (``lax.cond`` replaced by the plain step), and adam.
-   A conditional whose predicate the host must read would stall the
-   dispatch queue and show as a gap between the first two.
+   without the skip (the plain step), and adam. On the CPU, a conditional
+   whose predicate the host must read would stall the dispatch queue and
+   show as a gap between the first two; elsewhere the gap is the select's.
 
 Usage: ``python benchmarks/skip_transfer_check.py [--params 1e5]``.
 """

@@ -3,6 +3,7 @@ results. Nothing here asserts a timing: timings live in the committed tables."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import pathlib
@@ -171,3 +172,35 @@ def test_the_skip_moves_nothing_to_the_host():
   assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
   assert "| conditional (the skip) | 1 |" in done.stdout
   assert "no host transfer in the HLO; transfer guard passed" in done.stdout
+
+
+@pytest.mark.parametrize(("target", "plugin", "device"), [
+    ("h200", "jax-cuda12-plugin", "an NVIDIA H200"),
+    ("tpu-v5e", "libtpu", "a TPU v5e")])
+def test_accelerator_hlo_compiles_for_an_accelerator_or_says_what_to_install(
+    tmp_path, target, plugin, device):
+  """With the accelerator's plugin (no accelerator needed): the smoke tree's
+  trac(adam) step copies no state and moves nothing to the host, where the
+  conditional skip has conditionals. Without it: an error that names the
+  install command."""
+  done = subprocess.run(
+      [sys.executable, str(BENCHMARKS / "accelerator_hlo.py"), "--smoke",
+       "--target", target, "--out", str(tmp_path)], capture_output=True,
+      text=True, timeout=600, check=False)
+  try:
+    importlib.metadata.version(plugin)
+  except importlib.metadata.PackageNotFoundError:
+    assert done.returncode != 0
+    assert f"cannot compile for {target} here" in done.stderr, done.stderr
+    assert "pip install" in done.stderr
+    assert not list(tmp_path.glob("*.json"))
+    return
+  assert done.returncode == 0, done.stderr[-3000:]
+  payload = json.loads(
+      (tmp_path / f"accelerator_hlo_{target}.json").read_text())
+  assert payload["device"] == device
+  assert all(t["met"] is not False for t in payload["targets"])
+  for result in payload["results"]:
+    stats = result["optimizers"]
+    assert stats["trac(adam)"]["conditionals"] == 0
+    assert stats["trac(adam), conditional skip"]["conditionals"] >= 1
