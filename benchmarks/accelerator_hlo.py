@@ -9,7 +9,8 @@ trac(adam) on the RL-size trees of ``step_time_rl.py`` (1 seed, and 8 seeds
 under ``vmap``) and on 1e7 params, and reports per step
 
 * fusions (on a GPU, one kernel launch each; XLA's multi-output and
-  horizontal fusion make them far fewer than XLA:CPU's);
+  horizontal fusion make them far fewer than XLA:CPU's), and how many of them
+  reduce (the inner product's sums, Adam's none);
 * conditionals, and the bytes copied by copy ops per param byte (a copy is a
   pass over the state that a step should update in place);
 * host transfers and host callbacks (the patterns of
@@ -184,11 +185,28 @@ def hlo_stats(hlo: str, param_bytes: int) -> dict[str, Any]:
                    r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}S]*\} copy\(", hlo))
   return {
       "fusions": len(re.findall(r" fusion\(", hlo)),
+      "reducing_fusions": reducing_fusions(hlo),
       "conditionals": len(re.findall(r" conditional\(", hlo)),
       "copied": copied / param_bytes,
       "host_transfers": sum(len(re.findall(pattern, hlo)) for pattern
                             in skip_transfer_check.HOST_PATTERNS.values()),
   }
+
+
+def reducing_fusions(hlo: str) -> int:
+  """Fusions whose fused computation holds a reduce (such as the inner
+  product's sums), directly or through the computations it calls."""
+  bodies = {m.group(1): m.group(2) for m in re.finditer(
+      r"^%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo, re.DOTALL | re.MULTILINE)}
+
+  def reduces(name: str, seen: frozenset[str] = frozenset()) -> bool:
+    body = bodies.get(name, "")
+    return " reduce(" in body or any(
+        reduces(called, seen | {name}) for called in re.findall(
+            r"(?:calls|to_apply)=%?([\w.\-]+)", body) if called not in seen)
+
+  return sum(reduces(called) for called in re.findall(
+      r" fusion\([^\n]*?calls=%?([\w.\-]+)", hlo))
 
 
 def cases(smoke: bool) -> list[step_time_rl.Case]:
@@ -255,13 +273,14 @@ def markdown(payload: dict[str, Any]) -> str:
     lines.append(f"| {t['target']} | {t['measured']:.3g} | {met} |")
   lines += ["", "#### Per step", "",
             "| case | mode | params | leaves | optimizer | fusions | "
-            "conditionals | copied | host transfers |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "of which reduce | conditionals | copied | host transfers |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
   for r in payload["results"]:
     for name, s in r["optimizers"].items():
       lines.append(f"| {r['case']} | {r['mode']} | {r['params']:,} | "
                    f"{r['leaves']} | {name} | {s['fusions']} | "
-                   f"{s['conditionals']} | {s['copied']:.2f} | "
+                   f"{s['reducing_fusions']} | {s['conditionals']} | "
+                   f"{s['copied']:.2f} | "
                    f"{s['host_transfers']} |")
   return "\n".join(lines) + "\n"
 

@@ -204,3 +204,6 @@ def test_accelerator_hlo_compiles_for_an_accelerator_or_says_what_to_install(
     stats = result["optimizers"]
     assert stats["trac(adam)"]["conditionals"] == 0
     assert stats["trac(adam), conditional skip"]["conditionals"] >= 1
+    # Adam reduces nothing; TRAC's inner product does.
+    assert stats["adam"]["reducing_fusions"] == 0
+    assert stats["trac(adam)"]["reducing_fusions"] >= 1
