@@ -19,7 +19,9 @@ under ``vmap``) and on 1e7 params, and reports per step
 Beside trac(adam) it compiles the same step with the skip as XLA:CPU's
 in-place conditionals (``trac(adam), conditional skip``: what every platform
 compiled before the skip became a select off the CPU) and with no skip at all
-(``trac(adam), no skip``: the kernels of TRAC's arithmetic alone).
+(``trac(adam), no skip``: the kernels of TRAC's arithmetic alone). With
+``--harness`` it also compiles the lifelong-RL demo's ``train_task`` with
+adam and with trac.
 
 Setup: the CUDA plugin and its libraries (about 5 GB; no driver needed), or
 libtpu (0.7 GB), at the versions the installed jax names::
@@ -29,6 +31,7 @@ libtpu (0.7 GB), at the versions the installed jax names::
     # writes benchmarks/results/accelerator_hlo_h200.{md,json}:
     python benchmarks/accelerator_hlo.py
     python benchmarks/accelerator_hlo.py --target tpu-v5e
+    python benchmarks/accelerator_hlo.py --harness   # also the RL demo's task
     python benchmarks/accelerator_hlo.py --smoke --out /tmp/x
 """
 
@@ -53,6 +56,7 @@ from typing import Any  # noqa: E402
 from unittest import mock  # noqa: E402
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -64,6 +68,10 @@ import step_time_rl  # noqa: E402
 import trac_optax  # noqa: E402
 from trac_optax import _conditional  # noqa: E402
 from trac_optax import _trac  # noqa: E402
+from trac_optax.lifelong import PPO  # noqa: E402
+from trac_optax.lifelong import LifelongConfig  # noqa: E402
+from trac_optax.lifelong import make_optimizer  # noqa: E402
+from trac_optax.lifelong._suites import make_suite  # noqa: E402
 
 H200 = {
     "gpu_device_info": {
@@ -209,6 +217,34 @@ def reducing_fusions(hlo: str) -> int:
       r" fusion\([^\n]*?calls=%?([\w.\-]+)", hlo))
 
 
+def harness_hlo(name: str, sharding: jax.sharding.Sharding) -> dict[str, Any]:
+  """The lifelong-RL demo's ``train_task`` (its defaults: CartPole-v1, 2
+  seeds, the paper protocol; 5 iterations a task), compiled for the target:
+  fusions, conditionals and host transfers of the whole program, and the
+  bytes copied per param byte inside its loops (at every iteration) and
+  outside them (once a task)."""
+  config = LifelongConfig(iterations_per_task=5)
+  ppo = PPO(config, make_suite(config),
+            make_optimizer(name, config.learning_rate))
+  agents = jax.eval_shape(
+      ppo.init, jax.random.split(jax.random.key(0), config.num_seeds))
+  on_target = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                             sharding=sharding)
+  hlo = jax.jit(ppo.train_task).lower(
+      jax.tree.map(on_target, agents),
+      on_target(jax.ShapeDtypeStruct((), jnp.int32))).compile().as_text()
+  param_bytes = sum(x.size * x.dtype.itemsize
+                    for x in jax.tree.leaves(agents.params))
+  entry = hlo[hlo.index("\nENTRY"):]
+  entry = entry[:entry.index("\n}")]
+  whole = hlo_stats(hlo, param_bytes)
+  once = hlo_stats(entry, param_bytes)["copied"]
+  return {"optimizer": name, "fusions": whole["fusions"],
+          "conditionals": whole["conditionals"],
+          "host_transfers": whole["host_transfers"],
+          "copied_in_loops": whole["copied"] - once, "copied_once": once}
+
+
 def cases(smoke: bool) -> list[step_time_rl.Case]:
   if smoke:
     return step_time_rl.cases(smoke=True)
@@ -282,6 +318,17 @@ def markdown(payload: dict[str, Any]) -> str:
                    f"{s['reducing_fusions']} | {s['conditionals']} | "
                    f"{s['copied']:.2f} | "
                    f"{s['host_transfers']} |")
+  if payload.get("harness"):
+    lines += ["", "#### The lifelong-RL demo's `train_task`", "",
+              "CartPole-v1, 2 seeds, the paper protocol, 5 iterations. "
+              "Copied: per param byte, inside the loops (every iteration) "
+              "and outside them (once a task).", "",
+              "| optimizer | fusions | conditionals | host transfers | "
+              "copied in loops | copied once |", "|---|---|---|---|---|---|"]
+    for h in payload["harness"]:
+      lines.append(f"| {h['optimizer']} | {h['fusions']} | "
+                   f"{h['conditionals']} | {h['host_transfers']} | "
+                   f"{h['copied_in_loops']:.2f} | {h['copied_once']:.2f} |")
   return "\n".join(lines) + "\n"
 
 
@@ -290,6 +337,8 @@ def parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--target", choices=tuple(PLATFORMS), default="h200")
   p.add_argument("--smoke", action="store_true", help="one tiny case")
+  p.add_argument("--harness", action="store_true",
+                 help="also the lifelong-RL demo's train_task (adam, trac)")
   p.add_argument("--target-config", type=pathlib.Path, default=None,
                  help="for --target h200: another card's GpuTargetConfigProto "
                       "in text format")
@@ -323,8 +372,11 @@ def main(argv: list[str] | None = None) -> int:
       print(f"{case.name}, {mode}: fusions {s['adam']['fusions']} / "
             f"{s['trac(adam)']['fusions']}, copied "
             f"{s['trac(adam)']['copied']:.2f}", file=sys.stderr, flush=True)
+  harness = ([harness_hlo(name, sharding) for name in ("adam", "trac")]
+             if args.harness else [])
   payload = {
       "machine": _common.machine(), "target": args.target, "device": device,
+      "harness": harness,
       "plugin": _plugin(args.target),
       "command": _common.command(__file__, argv),
       "results": results, "targets": targets(results),

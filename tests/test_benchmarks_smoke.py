@@ -181,11 +181,12 @@ def test_accelerator_hlo_compiles_for_an_accelerator_or_says_what_to_install(
     tmp_path, target, plugin, device):
   """With the accelerator's plugin (no accelerator needed): the smoke tree's
   trac(adam) step copies no state and moves nothing to the host, where the
-  conditional skip has conditionals. Without it: an error that names the
-  install command."""
+  conditional skip has conditionals, and so does the RL demo's task. Without
+  it: an error that names the install command."""
   done = subprocess.run(
       [sys.executable, str(BENCHMARKS / "accelerator_hlo.py"), "--smoke",
-       "--target", target, "--out", str(tmp_path)], capture_output=True,
+       "--harness", "--target", target, "--out", str(tmp_path)],
+      capture_output=True,
       text=True, timeout=600, check=False)
   try:
     importlib.metadata.version(plugin)
@@ -207,3 +208,8 @@ def test_accelerator_hlo_compiles_for_an_accelerator_or_says_what_to_install(
     # Adam reduces nothing; TRAC's inner product does.
     assert stats["adam"]["reducing_fusions"] == 0
     assert stats["trac(adam)"]["reducing_fusions"] >= 1
+  # The demo's task holds no conditional (the skip is a select there too)
+  # and moves nothing to the host.
+  assert [h["optimizer"] for h in payload["harness"]] == ["adam", "trac"]
+  for h in payload["harness"]:
+    assert h["conditionals"] == h["host_transfers"] == 0
