@@ -28,10 +28,9 @@ libtpu (0.7 GB), at the versions the installed jax names::
 
     pip install "jax-cuda12-plugin[with-cuda]==$JAX" "jax-cuda12-pjrt==$JAX"
     pip install "jax[tpu]==$JAX"   # with JAX the installed jax version, e.g. 0.10.2
-    # writes benchmarks/results/accelerator_hlo_h200.{md,json}:
-    python benchmarks/accelerator_hlo.py
-    python benchmarks/accelerator_hlo.py --target tpu-v5e
-    python benchmarks/accelerator_hlo.py --harness   # also the RL demo's task
+    # writes benchmarks/results/accelerator_hlo/accelerator_hlo_h200.{md,json}:
+    python benchmarks/accelerator_hlo.py --harness   # with the RL demo's task
+    python benchmarks/accelerator_hlo.py --harness --target tpu-v5e
     python benchmarks/accelerator_hlo.py --smoke --out /tmp/x
 """
 
@@ -342,7 +341,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--target-config", type=pathlib.Path, default=None,
                  help="for --target h200: another card's GpuTargetConfigProto "
                       "in text format")
-  p.add_argument("--out", type=pathlib.Path, default=_common.RESULTS)
+  p.add_argument("--out", type=pathlib.Path,
+                 default=_common.RESULTS / "accelerator_hlo")
   return p
 
 

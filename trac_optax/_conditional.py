@@ -68,8 +68,8 @@ def step_or_keep(pred: jax.Array, step: Step, state: Any, inputs: Any, *,
 
   With ``select_off_cpu``, a program lowered for any platform but the CPU
   computes the step and selects instead (:func:`selected`): the
-  conditionals are XLA:CPU's in-place form, and XLA:GPU copies the state
-  out of them.
+  conditionals are XLA:CPU's in-place form, and XLA:GPU and XLA:TPU copy
+  the state out of them.
   """
   if not isinstance(pred, jax.core.Tracer):
     return step(state, inputs) if pred else state
@@ -223,9 +223,10 @@ def selected(step: Step, pred: jax.Array, state: Any, inputs: Any) -> Any:
   always computed, then an elementwise select.
 
   Where the compiler fuses a select into the loops that compute the step
-  (XLA:GPU's multi-output fusion), each state buffer is read and written
-  once, in place, with no conditional; a conditional there makes XLA copy
-  the stepped state out of it at every step (``benchmarks/gpu_hlo.py``).
+  (XLA:GPU's and XLA:TPU's multi-output fusion), each state buffer is read
+  and written once, in place, with no conditional; the conditionals of
+  :func:`step_or_keep` make them copy the stepped state at every step
+  (``benchmarks/accelerator_hlo.py``).
   Its derivatives are those of :func:`step_or_keep`: a kept state sends
   back none of the step's, not even a NaN one.
   """

@@ -219,13 +219,14 @@ def _step_or_keep(pred: jax.Array, step: Callable[[Any, Any], Any],
     (``benchmarks/step_time.py``). Under ``vmap`` with a batched ``pred``,
     :func:`trac_optax._conditional.step_or_keep` keeps a conditional on
     whether every seed steps, so the common step stays in place there too.
-  * XLA:GPU (and any other backend) fuses the select into the base's
-    multi-output loops, which then read and write each state buffer once, in
-    place; the conditional, by contrast, makes it copy the stepped state out
-    of the conditional at every step (6 param copies for Adam, 18 with 8
-    vmapped seeds: ``benchmarks/gpu_hlo.py``, which compiles for a GPU
-    without one). The skipped step's base update is computed and discarded,
-    which costs no more traffic than a step.
+  * XLA:GPU and XLA:TPU fuse the select into the base's multi-output loops,
+    which then read and write each state buffer once, in place, where they
+    copy the stepped state out of the conditionals at every step (on an
+    H200, 6 param copies for Adam, 18 with 8 vmapped seeds; on a TPU v5e up
+    to 20 with 8 seeds: ``benchmarks/accelerator_hlo.py``, which compiles for
+    both without either). Every platform but the CPU takes the select. A
+    skipped step's base update is computed and discarded, which costs no more
+    traffic than a step.
 
   The choice is made when the step is lowered (``jax.lax.platform_dependent``),
   so a program exported for several platforms carries both; values and
