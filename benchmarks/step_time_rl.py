@@ -154,7 +154,10 @@ FLATTENED = {
 }
 
 
-def _lax_cond_skip(pred, step, state, inputs):
+def _lax_cond_skip(pred, step, state, inputs, *, select_off_cpu=False):
+  """A plain ``lax.cond`` on every platform (``select_off_cpu`` taken and
+  ignored: without it the call raised, and TRAC fell back to a select)."""
+  del select_off_cpu
   return jax.lax.cond(pred, step, lambda kept, _: kept, state, inputs)
 
 

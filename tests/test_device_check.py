@@ -140,3 +140,18 @@ def test_step_time_rl_targets_off_the_cpu_need_no_probes(monkeypatch):
   monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
   with pytest.raises(KeyError, match="probe"):  # a CPU run times them
     module.targets(results)
+
+
+@pytest.mark.rl  # step_time_rl.py imports the harness
+def test_step_time_rl_variants_compile_the_form_they_name():
+  """``select skip`` is a plain ``lax.cond`` (a select only under vmap): in
+  the unbatched step on the CPU, one conditional, as trac(adam) has. It once
+  became a select silently: the patched function refused the keyword TRAC
+  passes, and TRAC fell back to its select."""
+  module = _load("benchmarks/step_time_rl.py")
+  setup = module.setup(module.cases(smoke=True)[0], module.MODES[0])
+  conditionals = {}
+  for name in ("trac(adam)", module.SELECT_SKIP):
+    compiled = module.compile_optimizer(name, setup, steps=1)
+    conditionals[name] = compiled.loop.as_text().count(" conditional(")
+  assert conditionals == {"trac(adam)": 1, module.SELECT_SKIP: 1}
