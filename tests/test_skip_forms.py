@@ -221,3 +221,29 @@ def test_only_the_cpu_lowers_the_skip_as_a_conditional(seeds):
   assert conditionals["cpu"] >= 1, conditionals
   assert conditionals["cuda"] == conditionals["rocm"] == 0, conditionals
   assert conditionals["tpu"] == 0, conditionals
+
+
+def test_the_select_form_keeps_a_typed_key_in_the_base_state():
+  """``jnp.where`` on a typed PRNG key: the seed that skips keeps its key,
+  the others split theirs (under vmap), as in the in-place form."""
+
+  def init(params):
+    return {"key": jax.random.key(0), "seen": jnp.zeros_like(params)}
+
+  def update(updates, state, params=None):
+    del params
+    key, _ = jax.random.split(state["key"])
+    return (jax.tree.map(lambda g: -0.1 * g, updates),
+            {"key": key, "seen": state["seen"] + updates})
+
+  tx = trac_optax.trac(optax.GradientTransformation(init, update))
+  params = jnp.ones((SEEDS, 8))
+  grads = jnp.ones((SEEDS, 8)).at[2, 0].set(jnp.nan)
+  state = jax.vmap(tx.init)(params)
+  with _form(SELECT):
+    _, new = jax.jit(jax.vmap(tx.update))(grads, state, params)
+  keys = np.asarray(jax.random.key_data(new.base_optimizer_state["key"]))
+  old_keys = np.asarray(jax.random.key_data(state.base_optimizer_state["key"]))
+  np.testing.assert_array_equal(keys[2], old_keys[2])
+  assert all(not np.array_equal(keys[s], old_keys[s]) for s in (0, 1, 3))
+  np.testing.assert_array_equal(np.asarray(new.skipped), [0, 0, 1, 0])
