@@ -208,6 +208,11 @@ def test_accelerator_hlo_compiles_for_an_accelerator_or_says_what_to_install(
     # Adam reduces nothing; TRAC's inner product does.
     assert stats["adam"]["reducing_fusions"] == 0
     assert stats["trac(adam)"]["reducing_fusions"] >= 1
+    # The traffic estimate against the count of buffers that each step must
+    # read and write once with multi-output fusion: Adam reads g, m, v, p and
+    # writes m, v, p (7 param copies); TRAC cannot move fewer than 12.
+    assert stats["adam"]["traffic"] == pytest.approx(7.0, abs=0.05)
+    assert stats["trac(adam)"]["traffic"] > 11.95
   # The demo's task holds no conditional (the skip is a select there too)
   # and moves nothing to the host.
   assert [h["optimizer"] for h in payload["harness"]] == ["adam", "trac"]
