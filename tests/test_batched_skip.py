@@ -415,17 +415,7 @@ def test_step_or_keep_of_a_state_with_a_typed_key(one_kept_lane):
 def test_a_base_state_with_a_typed_key_steps_under_vmap(one_kept_lane):
   """A key in the base state: one kept seed of four keeps its key, restored
   or selected."""
-
-  def init(params):
-    return {"key": jax.random.key(0), "seen": jnp.zeros_like(params)}
-
-  def update(updates, state, params=None):
-    del params
-    key, _ = jax.random.split(state["key"])
-    return (jax.tree.map(lambda g: -0.1 * g, updates),
-            {"key": key, "seen": state["seen"] + updates})
-
-  tx = trac_optax.trac(optax.GradientTransformation(init, update))
+  tx = trac_optax.trac(helpers.base_with_a_key())
   params = jnp.ones((SEEDS, 8))
   grads = jnp.ones((SEEDS, 8)).at[2, 0].set(jnp.nan)
   state = jax.vmap(tx.init)(params)

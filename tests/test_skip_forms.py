@@ -226,17 +226,7 @@ def test_only_the_cpu_lowers_the_skip_as_a_conditional(seeds):
 def test_the_select_form_keeps_a_typed_key_in_the_base_state():
   """``jnp.where`` on a typed PRNG key: the seed that skips keeps its key,
   the others split theirs (under vmap), as in the in-place form."""
-
-  def init(params):
-    return {"key": jax.random.key(0), "seen": jnp.zeros_like(params)}
-
-  def update(updates, state, params=None):
-    del params
-    key, _ = jax.random.split(state["key"])
-    return (jax.tree.map(lambda g: -0.1 * g, updates),
-            {"key": key, "seen": state["seen"] + updates})
-
-  tx = trac_optax.trac(optax.GradientTransformation(init, update))
+  tx = trac_optax.trac(helpers.base_with_a_key())
   params = jnp.ones((SEEDS, 8))
   grads = jnp.ones((SEEDS, 8)).at[2, 0].set(jnp.nan)
   state = jax.vmap(tx.init)(params)

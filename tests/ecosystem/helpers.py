@@ -126,6 +126,22 @@ def pmean_gradients(axis: str) -> optax.GradientTransformation:
   return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+def base_with_a_key() -> optax.GradientTransformation:
+  """A base whose state holds a typed PRNG key, split at every step, and the
+  sum of the gradients it has seen; its update is ``-0.1 * g``."""
+
+  def init(params):
+    return {"key": jax.random.key(0), "seen": jnp.zeros_like(params)}
+
+  def update(updates, state, params=None):
+    del params
+    key, _ = jax.random.split(state["key"])
+    return (jax.tree.map(lambda g: -0.1 * g, updates),
+            {"key": key, "seen": state["seen"] + updates})
+
+  return optax.GradientTransformation(init, update)
+
+
 def scales(states: Sequence[Any]) -> np.ndarray:
   return np.array([float(trac_optax.scale(s)) for s in states])
 
