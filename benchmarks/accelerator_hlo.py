@@ -194,6 +194,13 @@ def _shape_bytes(shape: str) -> int:
              for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", shape))
 
 
+def _computations(hlo: str) -> dict[str, str]:
+  """Each computation of an HLO module's text (the entry included), by name:
+  the lines between its header and its closing brace."""
+  return dict(re.findall(r"^(?:ENTRY )?%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo,
+                         re.DOTALL | re.MULTILINE))
+
+
 def traffic(hlo: str) -> int:
   """Bytes that the kernels read and write: for each fusion, copy and custom
   call outside a fused computation, its result and its operands (a buffer
@@ -201,8 +208,7 @@ def traffic(hlo: str) -> int:
   conditional counts, as in XLA's own estimate."""
   fused = set(re.findall(r" fusion\([^\n]*?calls=%?([\w.\-]+)", hlo))
   total = 0
-  for name, body in re.findall(r"^(?:ENTRY )?%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}",
-                               hlo, re.DOTALL | re.MULTILINE):
+  for name, body in _computations(hlo).items():
     if name in fused:
       continue
     shapes: dict[str, str] = {}
@@ -221,14 +227,9 @@ def traffic(hlo: str) -> int:
 
 
 def hlo_stats(hlo: str, param_bytes: int) -> dict[str, Any]:
-  """Fusions, conditionals, bytes copied and moved / param bytes, host
-  transfers.
-
-  Copies into another memory space (a layout with ``S(n)``: XLA:TPU moving
-  small arrays into its on-chip memory ahead of their use) are not counted.
-  """
-  copied = sum(_array_bytes(dtype, dims) for dtype, dims in re.findall(
-      r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}S]*\} copy\(", hlo))
+  """Fusions, conditionals, bytes copied (``step_time._copy_bytes``) and
+  moved / param bytes, host transfers."""
+  copied = sum(step_time._copy_bytes(hlo))
   return {
       "fusions": len(re.findall(r" fusion\(", hlo)),
       "reducing_fusions": reducing_fusions(hlo),
@@ -243,8 +244,7 @@ def hlo_stats(hlo: str, param_bytes: int) -> dict[str, Any]:
 def reducing_fusions(hlo: str) -> int:
   """Fusions whose fused computation holds a reduce (such as the inner
   product's sums), directly or through the computations it calls."""
-  bodies = {m.group(1): m.group(2) for m in re.finditer(
-      r"^%?([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo, re.DOTALL | re.MULTILINE)}
+  bodies = _computations(hlo)
 
   def reduces(name: str, seen: frozenset[str] = frozenset()) -> bool:
     body = bodies.get(name, "")

@@ -191,11 +191,16 @@ def _bytes(tree: Any) -> int:
 
 
 def _copy_bytes(hlo: str) -> list[int]:
-  """The size in bytes of each copy op in (a part of) optimized HLO text."""
+  """The size in bytes of each copy op in (a part of) optimized HLO text.
+
+  Copies into another memory space (a layout with ``S(n)``: XLA:TPU moving
+  small arrays into its on-chip memory ahead of their use) are not counted;
+  XLA:CPU's layouts have none.
+  """
   return [math.prod(int(d) for d in dims.split(",") if d)
           * (int(re.sub(r"\D", "", dtype) or 8) // 8)
           for dtype, dims in re.findall(
-              r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}]*\} copy\(", hlo)]
+              r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}S]*\} copy\(", hlo)]
 
 
 def _hlo_counts(hlo: str, param_bytes: int) -> tuple[int, int]:
