@@ -15,10 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 
 import trac_optax
+from trac_optax import _inner_product
 from trac_optax._inner_product import inner_product
 
 # Per-seed leaf shapes: small leaves (concatenated), a 0-d leaf, long lanes
@@ -60,6 +62,16 @@ def _close(got, want, size):
 TOTAL_SIZE = sum(int(np.prod(s)) for s in SHAPES.values())
 
 
+@pytest.fixture(params=["cpu form", "grouped form"])
+def form(request, monkeypatch):
+  """Each form the inner product is lowered in: the CPU's, and the grouped
+  one of GPUs (here lowered for the CPU by naming it in GROUPED_ON)."""
+  if request.param == "grouped form":
+    monkeypatch.setattr(_inner_product, "GROUPED_ON", {"cpu": True})
+  return request.param
+
+
+@pytest.mark.usefixtures("form")
 def test_unbatched_matches_numpy():
   grads, delta = _tree(None, 1), _tree(None, 2)
   got = jax.jit(lambda g, d: inner_product(g, d, jnp.float32))(grads, delta)
@@ -68,6 +80,7 @@ def test_unbatched_matches_numpy():
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8])
+@pytest.mark.usefixtures("form")
 def test_vmapped_lanes_match_numpy(lanes):
   grads, delta = _tree(lanes, 1), _tree(lanes, 2)
   h = jax.jit(jax.vmap(lambda g, d: inner_product(g, d, jnp.float32)))
@@ -76,6 +89,7 @@ def test_vmapped_lanes_match_numpy(lanes):
   _close(got, _numpy_sums(grads, delta, lanes), TOTAL_SIZE)
 
 
+@pytest.mark.usefixtures("form")
 def test_unbatched_grads_with_batched_delta():
   lanes = 4
   grads, delta = _tree(None, 1), _tree(lanes, 2)
@@ -86,6 +100,7 @@ def test_unbatched_grads_with_batched_delta():
 
 
 @pytest.mark.parametrize("lanes", [0, 1, 4])
+@pytest.mark.usefixtures("form")
 def test_empty_leaves_and_no_lanes(lanes):
   tree = {"empty": jnp.ones((lanes, 0)), "hollow": jnp.ones((lanes, 0, 50000)),
           "long": jnp.full((lanes, 40000), 0.5), "small": jnp.ones((lanes, 3))}
@@ -94,6 +109,7 @@ def test_empty_leaves_and_no_lanes(lanes):
   np.testing.assert_array_equal(np.asarray(got), np.full(lanes, 10003.0))
 
 
+@pytest.mark.usefixtures("form")
 def test_nested_vmap_matches_numpy():
   grads, delta = _tree(8, 1), _tree(8, 2)
   split = lambda t: jax.tree.map(lambda x: x.reshape((2, 4) + x.shape[1:]), t)
@@ -102,6 +118,7 @@ def test_nested_vmap_matches_numpy():
   _close(got.reshape(8), _numpy_sums(grads, delta, 8), TOTAL_SIZE)
 
 
+@pytest.mark.usefixtures("form")
 def test_bfloat16_grads_accumulate_in_float32_per_lane():
   lanes = 4
   grads, delta = _tree(lanes, 1, jnp.bfloat16), _tree(lanes, 2)
@@ -126,6 +143,7 @@ def _derivative_inputs():
   return _tree(4, 1), _tree(4, 2)
 
 
+@pytest.mark.usefixtures("form")
 def test_grad_of_vmap_and_vmap_of_grad_match_the_analytic_gradient():
   grads, delta = _derivative_inputs()
   loss = lambda g, d: inner_product(g, d, jnp.float32) ** 2
@@ -145,6 +163,7 @@ def test_grad_of_vmap_and_vmap_of_grad_match_the_analytic_gradient():
                                  rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.usefixtures("form")
 def test_jvp_is_the_inner_product_of_the_tangents():
   grads, delta = _derivative_inputs()
   g_dot, d_dot = _tree(4, 3), _tree(4, 4)
@@ -184,6 +203,7 @@ def test_one_lane_is_reduced_to_a_scalar():
     assert _reduce_output_shapes(h, tree, tree) == {""}
 
 
+@pytest.mark.usefixtures("form")
 def test_vmapped_trac_with_long_lanes_matches_each_seed_alone():
   seeds, steps = 4, 4
   tx = trac_optax.trac(optax.adam(0.05))
@@ -205,3 +225,65 @@ def test_vmapped_trac_with_long_lanes_matches_each_seed_alone():
     for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
       np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-5,
                                  atol=1e-7)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.sampled_from([0, 1, 7, 300, 4096, 4097, 20000]),
+                      min_size=1, max_size=80),
+       lanes=st.sampled_from([None, 1, 3, 8]), data=st.data())
+def test_many_leaves_in_groups_match_numpy(form, sizes, lanes, data):
+  # More leaves than one concatenated group holds, of sizes on both sides of
+  # each threshold, some gradients in bfloat16, some shared by all lanes.
+  del form
+  lead = () if lanes is None else (lanes,)
+  keys = iter(jax.random.split(jax.random.key(len(sizes)), 2 * len(sizes)))
+  bf16 = data.draw(st.lists(st.booleans(), min_size=len(sizes),
+                            max_size=len(sizes)))
+  shared = data.draw(st.lists(st.booleans(), min_size=len(sizes),
+                              max_size=len(sizes)))
+  grads = [jax.random.normal(next(keys), (() if s and lanes else lead) + (n,),
+                             jnp.bfloat16 if b else jnp.float32)
+           for n, b, s in zip(sizes, bf16, shared)]
+  delta = [jax.random.normal(next(keys), lead + (n,)) for n in sizes]
+  h = lambda g, d: inner_product(g, d, jnp.float32)
+  if lanes is not None:
+    in_axes = ([None if s else 0 for s in shared], 0)
+    h = jax.vmap(h, in_axes=in_axes)
+  got = jax.jit(h)(grads, delta)
+  if lanes is not None:
+    grads = [np.broadcast_to(g, d.shape) for g, d in zip(grads, delta)]
+  _close(got, _numpy_sums(grads, delta, lanes), max(1, sum(sizes)))
+
+
+def _reductions(lowered):
+  return len(re.findall(r"stablehlo\.reduce[\s(]", lowered.as_text()))
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+@pytest.mark.parametrize("lanes", [None, 8])
+def test_gpus_reduce_leaves_in_groups_and_the_cpu_one_by_one(lanes, devices,
+                                                              monkeypatch):
+  # 50 leaves the CPU reduces one each, and one above the grouped size.
+  lead = () if lanes is None else (lanes,)
+  leaves = 50
+  tree = [jax.ShapeDtypeStruct(lead + (100, 100), jnp.float32)] * leaves
+  tree.append(jax.ShapeDtypeStruct(
+      (_inner_product.ACCELERATOR_CONCATENATED_LEAF_SIZE + 1,), jnp.float32))
+  h = lambda g, d: inner_product(g, d, jnp.float32)
+  if lanes is not None:
+    h = jax.vmap(h, in_axes=(0, 0))
+    tree[-1] = jax.ShapeDtypeStruct((lanes,) + tree[-1].shape, jnp.float32)
+  # A process that sees several devices keeps the per-leaf form (its leaves
+  # may be sharded, and a concatenation would gather them).
+  monkeypatch.setattr(jax, "device_count", lambda: devices)
+  traced = jax.jit(h).trace(tree, tree)
+  found = {platform: _reductions(traced.lower(lowering_platforms=(platform,)))
+           for platform in ("cpu", "cuda", "rocm", "tpu")}
+  one_by_one = leaves + 1
+  grouped = (-(-leaves // _inner_product.CONCATENATED_LEAVES) + 1
+             if devices == 1 else one_by_one)
+  assert found["cpu"] == one_by_one, found
+  assert found["cuda"] == found["rocm"] == grouped, found
+  # A TPU groups an unbatched step's leaves, not a vmapped one's.
+  assert found["tpu"] == (grouped if lanes is None else one_by_one), found

@@ -17,6 +17,14 @@ their form matters:
   sums rows of its own last axis first, then the row sums; and it reduces
   ``[1, n]`` many times slower still, so a single lane is reduced as a
   scalar (``benchmarks/lane_sums.py`` times each form).
+* On a GPU, and unbatched on a TPU, in a process that sees one device,
+  leaves of up to :data:`ACCELERATOR_CONCATENATED_LEAF_SIZE` entries are
+  concatenated in groups of :data:`CONCATENATED_LEAVES`. Compiled for an
+  H200, each large leaf reduced in two kernels of its own and a group reduces
+  in one, so TRAC's kernels beyond the base's no longer grow with the leaves
+  (``benchmarks/accelerator_hlo.py``); at RL sizes such a step is bound by
+  kernel launches more than by bytes. The form is chosen when the step is
+  lowered (``jax.lax.platform_dependent``).
 
 Derivatives are written out (``custom_vmap`` has none): the tangent of
 ``<g, d>`` is ``<g', d> + <g, d'>``, in plain reductions.
@@ -43,6 +51,30 @@ TWO_STAGE_LANE_SIZE = 1 << 15
 ``TWO_STAGE_LANE_SIZE`` entries each sums its rows first. In
 ``benchmarks/lane_sums.py`` one pass streams at the scalar rate up to 31k
 entries per lane (8 x 132x132, 32 x 176x176) and not from 40k (4 x 200x200)."""
+
+ACCELERATOR_CONCATENATED_LEAF_SIZE = 1 << 20
+"""On the platforms of :data:`GROUPED_ON`, leaves of at most this many
+entries (over all seeds) are concatenated. Compiled for an H200, XLA read
+every such group in place, except under ``vmap`` at 1e5 params, where it
+wrote the group's products out (two param copies more than the 12 of the
+per-leaf form, and 5 kernels fewer). Writing out and reading back 4 MiB
+takes under 2 us of an H200's published 4.8 TB/s, the order of one kernel's
+launch, so larger leaves keep a reduction of their own."""
+
+CONCATENATED_LEAVES = 32
+"""Leaf pairs per concatenated group on the platforms of :data:`GROUPED_ON`.
+Compiled for an H200, all 50 leaves of a tree in one concatenation were
+written out (two param copies more); in groups of 32 they were read in
+place."""
+
+GROUPED_ON = {"cuda": True, "rocm": True, "tpu": False}
+"""The platforms that reduce in concatenated groups, and whether they do so
+under ``vmap`` too. Compiled for a TPU v5e, grouping cut an unbatched step's
+kernels at equal traffic, but under ``vmap`` it wrote the products out (for
+the PPO networks, 37 param copies of traffic against 12). Every other
+platform (the CPU) keeps the form above, and so does a process that sees more
+than one device: leaves sharded over devices would be gathered to be
+concatenated."""
 
 _MIN_ROW = 128
 _MAX_ROW = 1 << 12
@@ -92,7 +124,7 @@ def _batched_by_lanes(dtype: np.dtype) -> Any:
   @jax.custom_batching.custom_vmap
   def reduce(grads: Sequence[jax.Array],
              delta: Sequence[jax.Array]) -> jax.Array:
-    return _reduce(grads, delta, dtype, lanes=None)
+    return _reduce_for_platform(grads, delta, dtype, lanes=None)
 
   @reduce.def_vmap
   def rule(axis_size: int, in_batched: list[Any], grads: Sequence[jax.Array],
@@ -101,31 +133,71 @@ def _batched_by_lanes(dtype: np.dtype) -> Any:
     if not any(grads_batched) and not any(delta_batched):
       # JAX may call a rule with nothing batched (a second derivative
       # through a scan): the result is not batched either.
-      return _reduce(grads, delta, dtype, lanes=None), False
+      return _reduce_for_platform(grads, delta, dtype, lanes=None), False
     # An unbatched operand gets a leading axis of 1 and broadcasts.
     lift = lambda xs, batched: [x if b else x[None] for x, b in zip(xs, batched)]
-    return _reduce(lift(grads, grads_batched), lift(delta, delta_batched),
-                   dtype, lanes=axis_size), True
+    return _reduce_for_platform(lift(grads, grads_batched),
+                                lift(delta, delta_batched), dtype,
+                                lanes=axis_size), True
 
   return reduce
 
 
-def _reduce(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
-            dtype: np.dtype, lanes: int | None) -> jax.Array:
-  """The sum, or with ``lanes``, one sum per lane of axis 0 (of 1 or lanes)."""
-  total = jnp.zeros(() if lanes is None else (lanes,), dtype)
-  small: dict[np.dtype, list[tuple[jax.Array, jax.Array]]] = {}
-  for g, d in zip(grads, delta):
-    acc = _accumulation_dtype(g, d)
+Plan = tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]
+"""Which leaves (by index) reduce alone, and which concatenated, by group."""
+
+
+def _reduce_for_platform(grads: Sequence[jax.Array],
+                         delta: Sequence[jax.Array], dtype: np.dtype,
+                         lanes: int | None) -> jax.Array:
+  """:func:`_reduce` in the form of the platform the step is lowered for."""
+  grouped = [platform for platform, batched in GROUPED_ON.items()
+             if lanes is None or batched]
+  plans = (_plan(grads, delta, CONCATENATED_LEAF_SIZE, None),
+           _plan(grads, delta, ACCELERATOR_CONCATENATED_LEAF_SIZE,
+                 CONCATENATED_LEAVES))
+  forms = [functools.partial(_reduce, dtype=dtype, lanes=lanes, plan=plan)
+           for plan in plans]
+  if not grouped or plans[0] == plans[1] or jax.device_count() > 1:
+    return forms[0](grads, delta)
+  return jax.lax.platform_dependent(
+      grads, delta, default=forms[0], **dict.fromkeys(grouped, forms[1]))
+
+
+def _plan(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
+          concatenated: int, per_group: int | None) -> Plan:
+  """Leaves of at most ``concatenated`` entries are concatenated by
+  accumulation dtype, at most ``per_group`` to a group; the others reduce
+  alone."""
+  alone: list[int] = []
+  small: dict[np.dtype, list[int]] = {}
+  for i, (g, d) in enumerate(zip(grads, delta)):
     size = _static_size(g.shape, d.shape)
-    if size is not None and size <= CONCATENATED_LEAF_SIZE:
-      small.setdefault(acc, []).append((g, d))
+    if size is not None and size <= concatenated:
+      small.setdefault(_accumulation_dtype(g, d), []).append(i)
     else:
-      product = g.astype(acc) * d.astype(acc)
-      total = total + _lane_sums(product, lanes).astype(dtype)
-  for acc, pairs in small.items():
-    gs, ds = zip(*pairs)
-    product = _flat(gs, acc, lanes) * _flat(ds, acc, lanes)
+      alone.append(i)
+  step = per_group or max(1, len(grads))
+  groups = tuple(tuple(leaves[start:start + step]) for leaves in small.values()
+                 for start in range(0, len(leaves), step))
+  return tuple(alone), groups
+
+
+def _reduce(grads: Sequence[jax.Array], delta: Sequence[jax.Array],
+            dtype: np.dtype, lanes: int | None,
+            plan: Plan | None = None) -> jax.Array:
+  """The sum, or with ``lanes``, one sum per lane of axis 0 (of 1 or lanes),
+  with the leaves grouped as ``plan`` says (by default, the CPU's plan)."""
+  alone, groups = plan or _plan(grads, delta, CONCATENATED_LEAF_SIZE, None)
+  total = jnp.zeros(() if lanes is None else (lanes,), dtype)
+  for i in alone:
+    acc = _accumulation_dtype(grads[i], delta[i])
+    product = grads[i].astype(acc) * delta[i].astype(acc)
+    total = total + _lane_sums(product, lanes).astype(dtype)
+  for group in groups:
+    acc = _accumulation_dtype(grads[group[0]], delta[group[0]])
+    product = (_flat([grads[i] for i in group], acc, lanes)
+               * _flat([delta[i] for i in group], acc, lanes))
     total = total + _lane_sums(product, lanes).astype(dtype)
   return total
 
