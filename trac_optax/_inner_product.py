@@ -56,8 +56,9 @@ ACCELERATOR_CONCATENATED_LEAF_SIZE = 1 << 20
 """On the platforms of :data:`GROUPED_ON`, leaves of at most this many
 entries (over all seeds) are concatenated. Compiled for an H200, XLA read
 every such group in place, except under ``vmap`` at 1e5 params, where it
-wrote the group's products out (two param copies more than the 12 of the
-per-leaf form, and 5 kernels fewer). Writing out and reading back 4 MiB
+wrote the group's products out (in 10 leaves, 14 param copies of traffic
+against the per-leaf form's 12, and 5 kernels fewer). Writing out and reading
+back 4 MiB
 takes under 2 us of an H200's published 4.8 TB/s, the order of one kernel's
 launch, so larger leaves keep a reduction of their own."""
 
