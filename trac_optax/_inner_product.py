@@ -58,9 +58,8 @@ entries (over all seeds) are concatenated. Compiled for an H200, XLA read
 every such group in place, except under ``vmap`` at 1e5 params, where it
 wrote the group's products out (in 10 leaves, 14 param copies of traffic
 against the per-leaf form's 12, and 5 kernels fewer). Writing out and reading
-back 4 MiB
-takes under 2 us of an H200's published 4.8 TB/s, the order of one kernel's
-launch, so larger leaves keep a reduction of their own."""
+back 4 MiB takes under 2 us of an H200's published 4.8 TB/s, the order of one
+kernel's launch, so larger leaves keep a reduction of their own."""
 
 CONCATENATED_LEAVES = 32
 """Leaf pairs per concatenated group on the platforms of :data:`GROUPED_ON`.
