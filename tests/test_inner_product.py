@@ -65,9 +65,13 @@ TOTAL_SIZE = sum(int(np.prod(s)) for s in SHAPES.values())
 @pytest.fixture(params=["cpu form", "grouped form"])
 def form(request, monkeypatch):
   """Each form the inner product is lowered in: the CPU's, and the grouped
-  one of GPUs (here lowered for the CPU by naming it in GROUPED_ON)."""
+  one of GPUs (here lowered for the CPU by naming it in GROUPED_ON), with its
+  size bound lowered so that the trees here hold leaves on both sides of it
+  (8 lanes of 4096 entries are grouped, of 4097 alone)."""
   if request.param == "grouped form":
     monkeypatch.setattr(_inner_product, "GROUPED_ON", {"cpu": True})
+    monkeypatch.setattr(_inner_product, "ACCELERATOR_CONCATENATED_LEAF_SIZE",
+                        8 * 4096)
   return request.param
 
 
