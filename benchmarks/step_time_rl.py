@@ -166,9 +166,10 @@ def _traced_as(name: str) -> Iterator[None]:
   """Benchmark-only variants of trac(adam), timed beside the current one.
 
   ``PER_LEAF``: one reduction per leaf for ``<g, d>``, as before small
-  leaves were concatenated. ``SELECT_SKIP``: the skip as a plain
-  ``lax.cond``, which ``vmap`` turns into a select of the whole base state
-  (as before the skip batched as two conditionals). ``ONE_PASS``: under
+  leaves were concatenated, on every platform (on a GPU, as before leaves
+  were grouped: a GPU run times that trade-off). ``SELECT_SKIP``: the skip
+  as a plain ``lax.cond``, which ``vmap`` turns into a select of the whole
+  base state (as before the skip batched as two conditionals). ``ONE_PASS``: under
   ``vmap``, every leaf's per-seed sums in one reduction, as before long
   lanes summed their rows first (unbatched, the same step as trac(adam)).
   ``LANE_SELECT``: a step where one seed keeps its state selects lane by
@@ -176,7 +177,8 @@ def _traced_as(name: str) -> Iterator[None]:
   (the same step as trac(adam) where the state's leaves are small).
   """
   if name == PER_LEAF:
-    with mock.patch.object(_inner_product, "CONCATENATED_LEAF_SIZE", 0):
+    with mock.patch.object(_inner_product, "CONCATENATED_LEAF_SIZE", 0), \
+        mock.patch.object(_inner_product, "GROUPED_ON", {}):
       yield
   elif name == ONE_PASS:
     with mock.patch.object(_inner_product, "TWO_STAGE_LANES", 1 << 62):

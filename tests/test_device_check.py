@@ -155,3 +155,24 @@ def test_step_time_rl_variants_compile_the_form_they_name():
     compiled = module.compile_optimizer(name, setup, steps=1)
     conditionals[name] = compiled.loop.as_text().count(" conditional(")
   assert conditionals == {"trac(adam)": 1, module.SELECT_SKIP: 1}
+
+
+@pytest.mark.rl  # step_time_rl.py imports the harness
+def test_step_time_rl_per_leaf_variant_reduces_leaf_by_leaf_on_a_gpu_too():
+  """``<g, d> per leaf`` is what a GPU run compares trac(adam)'s groups with:
+  lowered for a GPU, one reduction per leaf, where trac(adam) has one per
+  group of leaves."""
+  module = _load("benchmarks/step_time_rl.py")
+  setup = module.setup(module.cases(smoke=True)[0], module.MODES[0])
+  tx = module.OPTIMIZERS["trac(adam)"]()
+  reductions = {}
+  for name in ("trac(adam)", module.PER_LEAF):
+    # A function of its own each time: jit would reuse the first trace.
+    step = lambda params, state, grads: tx.update(grads, state, params)
+    with module._traced_as(name):
+      lowered = jax.jit(step).trace(setup.params, tx.init(setup.params),
+                                    setup.grads[0]).lower(
+                                        lowering_platforms=("cuda",))
+    reductions[name] = len(re.findall(r"stablehlo\.reduce[\s(]",
+                                      lowered.as_text()))
+  assert reductions == {"trac(adam)": 1, module.PER_LEAF: setup.leaves}
