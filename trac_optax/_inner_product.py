@@ -6,8 +6,8 @@ their form matters:
 
 * Unbatched, leaves of at most :data:`CONCATENATED_LEAF_SIZE` entries are
   concatenated and reduced together (one kernel for all the biases and small
-  kernels); larger leaves reduce one each (concatenating them would write a
-  copy).
+  kernels); larger leaves reduce one each (XLA:CPU would write their
+  concatenation out).
 * Under ``jax.vmap`` (seeds), a ``custom_vmap`` rule chooses by the batched
   sizes, which the function being vmapped cannot see: a leaf of 1,200
   entries per seed is 9,600 over 8 seeds, too big to concatenate (the copy
@@ -22,9 +22,10 @@ their form matters:
   concatenated in groups of :data:`CONCATENATED_LEAVES`. Compiled for an
   H200, each large leaf reduced in two kernels of its own and a group reduces
   in one, so TRAC's kernels beyond the base's no longer grow with the leaves
-  (``benchmarks/accelerator_hlo.py``); at RL sizes such a step is bound by
-  kernel launches more than by bytes. The form is chosen when the step is
-  lowered (``jax.lax.platform_dependent``).
+  (``benchmarks/accelerator_hlo.py``). At RL sizes the bytes of a step take
+  a few microseconds of an H200's published bandwidth, the order of a few
+  kernel launches, so kernels count there. The form is chosen when the step
+  is lowered (``jax.lax.platform_dependent``).
 
 Derivatives are written out (``custom_vmap`` has none): the tangent of
 ``<g, d>`` is ``<g', d> + <g, d'>``, in plain reductions.
