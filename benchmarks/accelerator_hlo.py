@@ -48,7 +48,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import importlib.metadata  # noqa: E402
-import math  # noqa: E402
 import pathlib  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
@@ -182,15 +181,9 @@ def optimized_hlo(name: str, params: Any, batched: bool, target: str,
         abstract(params), abstract(state), abstract(params)).compile().as_text()
 
 
-def _array_bytes(dtype: str, dims: str) -> int:
-  """Bytes of one array of HLO type ``dtype[dims]`` (``pred``: one a byte)."""
-  bits = int(re.sub(r"\D", "", dtype) or 8)
-  return math.prod(int(d) for d in dims.split(",") if d) * max(1, bits // 8)
-
-
 def _shape_bytes(shape: str) -> int:
   """Bytes of an HLO shape, an array or a tuple of them."""
-  return sum(_array_bytes(dtype, dims)
+  return sum(step_time._array_bytes(dtype, dims)
              for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", shape))
 
 

@@ -190,6 +190,12 @@ def _bytes(tree: Any) -> int:
   return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
+def _array_bytes(dtype: str, dims: str) -> int:
+  """Bytes of one array of HLO type ``dtype[dims]`` (``pred``: one a byte)."""
+  bits = int(re.sub(r"\D", "", dtype) or 8)
+  return math.prod(int(d) for d in dims.split(",") if d) * max(1, bits // 8)
+
+
 def _copy_bytes(hlo: str) -> list[int]:
   """The size in bytes of each copy op in (a part of) optimized HLO text.
 
@@ -197,10 +203,8 @@ def _copy_bytes(hlo: str) -> list[int]:
   small arrays into its on-chip memory ahead of their use) are not counted;
   XLA:CPU's layouts have none.
   """
-  return [math.prod(int(d) for d in dims.split(",") if d)
-          * (int(re.sub(r"\D", "", dtype) or 8) // 8)
-          for dtype, dims in re.findall(
-              r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}S]*\} copy\(", hlo)]
+  return [_array_bytes(dtype, dims) for dtype, dims in re.findall(
+      r"= ([a-z]+\d*)\[([\d,]*)\]\{[^}S]*\} copy\(", hlo)]
 
 
 def _hlo_counts(hlo: str, param_bytes: int) -> tuple[int, int]:
