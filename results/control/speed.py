@@ -25,6 +25,12 @@ XLA drop the backward pass too.) A row in parentheses follows from those
 shares, round by round: the own time over adam's that a rate of ``TARGET``
 x adam's allows (the harness's target for TRAC).
 
+A row ``adam+offset`` (asked for by name in ``--optimizers``) is Adam run
+the way TRAC runs its base, with S fixed at 1 (:func:`keeping_offset`):
+TRAC's state and the passes it makes over it, without the inner product,
+the tuners or the skip. What it costs beyond Adam is what holding TRAC's
+state costs in the harness, whatever TRAC computes.
+
 ``--optimizers adam,trac --seeds 8`` runs a subset (e.g. on a device with
 little time).
 """
@@ -34,6 +40,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,14 +54,61 @@ from trac_optax.lifelong import make_optimizer
 from trac_optax.lifelong import make_suite
 
 NO_OPTIMIZER = "none"
+OFFSET_FLOOR = "adam+offset"
+"""Adam keeping TRAC's offset and reference point, S fixed at 1."""
 TARGET = 0.95
 """The harness's target: TRAC's env steps/s over Adam's."""
 
 
+class OffsetState(NamedTuple):
+  base_state: optax.OptState
+  reference: optax.Params
+  delta: optax.Updates
+
+
+def keeping_offset(
+    base: optax.GradientTransformation) -> optax.GradientTransformation:
+  """``base`` stepping an offset from a reference point, as in TRAC, at S = 1.
+
+  The state holds the params at init (the reference point) and the offset
+  ``delta`` (zeros at init) beside the base's own state. Each step adds the
+  base's update to ``delta`` and moves the params to ``reference + delta``:
+  the buffers TRAC keeps, read and written as TRAC's step does, with no
+  inner product, tuner or skip. The params follow the base's own run, up to
+  rounding.
+  """
+
+  def init(params: optax.Params) -> OffsetState:
+    return OffsetState(
+        base_state=base.init(params),
+        reference=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+        delta=jax.tree.map(jnp.zeros_like, params))
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise ValueError("keeping_offset needs the params: update(g, s, params)")
+    base_updates, base_state = base.update(updates, state.base_state, params)
+    delta = jax.tree.map(jnp.add, state.delta, base_updates)
+    moved = jax.tree.map(lambda r, d, p: r + d - p, state.reference, delta,
+                         params)
+    return moved, OffsetState(base_state, state.reference, delta)
+
+  return optax.GradientTransformation(init, update)
+
+
+def make_timed_optimizer(name: str,
+                         learning_rate: float) -> optax.GradientTransformation:
+  """An optimizer of the harness, or one of this script's two probes."""
+  if name == NO_OPTIMIZER:
+    return optax.sgd(1e-30)
+  if name == OFFSET_FLOOR:
+    return keeping_offset(make_optimizer("adam", learning_rate))
+  return make_optimizer(name, learning_rate)
+
+
 def compiled_task(config: LifelongConfig, name: str):
   """``(agents, train_task, compile_seconds)`` for one optimizer."""
-  tx = (optax.sgd(1e-30) if name == NO_OPTIMIZER
-        else make_optimizer(name, config.learning_rate))
+  tx = make_timed_optimizer(name, config.learning_rate)
   ppo = PPO(config, make_suite(config), tx)
   keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
   start = time.perf_counter()
@@ -88,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--optimizers", default="adam,trac,mechanic",
                  help="comma-separated names of trac_optax.lifelong.OPTIMIZERS"
-                      " (adam and none are always timed)")
+                      f" or {OFFSET_FLOOR} (adam and none are always timed)")
   p.add_argument("--seeds", default="1,2,8",
                  help="comma-separated numbers of vmapped seeds")
   p.add_argument("--iterations", type=int, default=5,
@@ -103,10 +157,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
   command_line = parser()
   args = command_line.parse_args(argv)
   names = args.optimizers.split(",")
-  unknown = [n for n in names if n not in OPTIMIZERS and n != NO_OPTIMIZER]
+  known = [*OPTIMIZERS, OFFSET_FLOOR, NO_OPTIMIZER]
+  unknown = [n for n in names if n not in known]
   if unknown:
     command_line.error(f"--optimizers: unknown {', '.join(map(repr, unknown))};"
-                       f" choose from {', '.join(OPTIMIZERS)}")
+                       f" choose from {', '.join(known)}")
   args.optimizers = ["adam", *(n for n in names if n not in ("adam",
                                                              NO_OPTIMIZER)),
                      NO_OPTIMIZER]
