@@ -10,7 +10,11 @@ conditionals TRAC uses instead; ``trac(adam), lane-by-lane select``, only
 where a seed is non-finite, selects lane by lane where TRAC restores the one
 kept seed), and its inner product reduces one sum per seed (the row
 ``trac(adam), one-pass lanes`` reduces every leaf in one pass, where TRAC
-sums the rows of long lanes first on CPU).
+sums the rows of long lanes first on CPU). Two probes split TRAC's cost:
+``adam+offset`` is Adam holding TRAC's state and stepping it as TRAC steps
+its base, with S fixed at 1 and nothing else of TRAC's
+(``offset_probe.py``), and ``trac(adam), h of one entry`` is TRAC with an
+inner product of one entry (a wrong S; it times the step without that pass).
 
 Each case is a param tree: the PPO policy and value networks of the lifelong
 harness (CartPole-v1, 2 MLPs of 3 x 128), the same params raveled into one
@@ -69,11 +73,13 @@ from jax import flatten_util
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _common
+import offset_probe
 import step_time
 
 import trac_optax
 from trac_optax import _conditional
 from trac_optax import _inner_product
+from trac_optax import _trac
 from trac_optax.lifelong import PPO
 from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong._suites import make_suite
@@ -83,6 +89,8 @@ PER_LEAF = "trac(adam), <g, d> per leaf"
 SELECT_SKIP = "trac(adam), select skip"
 ONE_PASS = "trac(adam), one-pass lanes"
 LANE_SELECT = "trac(adam), lane-by-lane select"
+H_OF_ONE = "trac(adam), h of one entry"
+OFFSET_PROBE = offset_probe.NAME
 TARGET_RATIO = 1.4
 TARGET_VMAP_EXCESS = 1.10
 
@@ -140,6 +148,8 @@ OPTIMIZERS = {
     SELECT_SKIP: lambda: trac_optax.trac(optax.adam(1e-3)),
     ONE_PASS: lambda: trac_optax.trac(optax.adam(1e-3)),
     LANE_SELECT: lambda: trac_optax.trac(optax.adam(1e-3)),
+    H_OF_ONE: lambda: trac_optax.trac(optax.adam(1e-3)),
+    OFFSET_PROBE: lambda: offset_probe.keeping_offset(optax.adam(1e-3)),
 }
 # Variants that differ from trac(adam) only where one seed keeps its state.
 ONLY_WITH_A_KEPT_SEED = (LANE_SELECT,)
@@ -175,6 +185,8 @@ def _traced_as(name: str) -> Iterator[None]:
   ``LANE_SELECT``: a step where one seed keeps its state selects lane by
   lane, as before that seed was saved and restored around an in-place step
   (the same step as trac(adam) where the state's leaves are small).
+  ``H_OF_ONE``: ``h`` from one entry of the first leaf, so the step has no
+  inner product's pass (its S is not TRAC's; a timing variant only).
   """
   if name == PER_LEAF:
     with mock.patch.object(_inner_product, "CONCATENATED_LEAF_SIZE", 0), \
@@ -189,8 +201,17 @@ def _traced_as(name: str) -> Iterator[None]:
   elif name == SELECT_SKIP:
     with mock.patch.object(_conditional, "step_or_keep", _lax_cond_skip):
       yield
+  elif name == H_OF_ONE:
+    with mock.patch.object(_trac, "inner_product", _one_entry_product):
+      yield
   else:
     yield
+
+
+def _one_entry_product(grads: Any, delta: Any, dtype: Any) -> jax.Array:
+  """``h`` as if each tree had one entry: its first leaf's first."""
+  g, d = jax.tree.leaves(grads)[0], jax.tree.leaves(delta)[0]
+  return (jnp.ravel(g)[0] * jnp.ravel(d)[0]).astype(dtype)
 
 
 def _grads(params: Any, seed: int) -> Any:
@@ -428,6 +449,13 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "measured": (step_time.model_ratio(k_seeds)
                                  / step_time.model_ratio(k)),
                     "met": None, "note": "(model)"})
+    for name, what in ((OFFSET_PROBE, "TRAC's state alone, S = 1: no inner "
+                                      "product, tuner or skip"),
+                       (H_OF_ONE, "TRAC without its inner product's pass")):
+      if name in one:
+        out.append({"target": f"(probe) {case}, 1 seed: {name} / adam, "
+                              f"{what}", "measured": one[name]["ratio"][1],
+                    "met": None, "note": "(probe)"})
     extra = one["trac(adam)"]["fusions"] - one["adam"]["fusions"]
     out.append({"target": f"{case}, 1 seed: fusions of trac(adam) minus "
                           "adam's", "measured": extra, "met": None})

@@ -176,3 +176,21 @@ def test_step_time_rl_per_leaf_variant_reduces_leaf_by_leaf_on_a_gpu_too():
     reductions[name] = len(re.findall(r"stablehlo\.reduce[\s(]",
                                       lowered.as_text()))
   assert reductions == {"trac(adam)": 1, module.PER_LEAF: setup.leaves}
+
+
+@pytest.mark.rl  # step_time_rl.py imports the harness
+def test_step_time_rl_h_of_one_entry_has_no_inner_product_pass():
+  """``h of one entry`` times TRAC's step without its inner product: its
+  lowered step reduces nothing, where trac(adam)'s reduces its leaves."""
+  module = _load("benchmarks/step_time_rl.py")
+  setup = module.setup(module.cases(smoke=True)[0], module.MODES[0])
+  tx = module.OPTIMIZERS["trac(adam)"]()
+  reductions = {}
+  for name in ("trac(adam)", module.H_OF_ONE):
+    step = lambda params, state, grads: tx.update(grads, state, params)
+    with module._traced_as(name):
+      lowered = jax.jit(step).trace(setup.params, tx.init(setup.params),
+                                    setup.grads[0]).lower()
+    reductions[name] = len(re.findall(r"stablehlo\.reduce[\s(]",
+                                      lowered.as_text()))
+  assert reductions[module.H_OF_ONE] == 0 < reductions["trac(adam)"]

@@ -26,7 +26,7 @@ shares, round by round: the own time over adam's that a rate of ``TARGET``
 x adam's allows (the harness's target for TRAC).
 
 A row ``adam+offset`` (asked for by name in ``--optimizers``) is Adam run
-the way TRAC runs its base, with S fixed at 1 (:func:`keeping_offset`):
+the way TRAC runs its base, with S fixed at 1 (``benchmarks/offset_probe.py``):
 TRAC's state and the passes it makes over it, without the inner product,
 the tuners or the skip. What it costs beyond Adam is what holding TRAC's
 state costs in the harness, whatever TRAC computes.
@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
+import sys
 import time
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -53,47 +54,14 @@ from trac_optax.lifelong import LifelongConfig
 from trac_optax.lifelong import make_optimizer
 from trac_optax.lifelong import make_suite
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+import offset_probe  # noqa: E402
+
 NO_OPTIMIZER = "none"
-OFFSET_FLOOR = "adam+offset"
+OFFSET_FLOOR = offset_probe.NAME
 """Adam keeping TRAC's offset and reference point, S fixed at 1."""
 TARGET = 0.95
 """The harness's target: TRAC's env steps/s over Adam's."""
-
-
-class OffsetState(NamedTuple):
-  base_state: optax.OptState
-  reference: optax.Params
-  delta: optax.Updates
-
-
-def keeping_offset(
-    base: optax.GradientTransformation) -> optax.GradientTransformation:
-  """``base`` stepping an offset from a reference point, as in TRAC, at S = 1.
-
-  The state holds the params at init (the reference point) and the offset
-  ``delta`` (zeros at init) beside the base's own state. Each step adds the
-  base's update to ``delta`` and moves the params to ``reference + delta``:
-  the buffers TRAC keeps, read and written as TRAC's step does, with no
-  inner product, tuner or skip. The params follow the base's own run, up to
-  rounding.
-  """
-
-  def init(params: optax.Params) -> OffsetState:
-    return OffsetState(
-        base_state=base.init(params),
-        reference=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
-        delta=jax.tree.map(jnp.zeros_like, params))
-
-  def update(updates, state, params=None):
-    if params is None:
-      raise ValueError("keeping_offset needs the params: update(g, s, params)")
-    base_updates, base_state = base.update(updates, state.base_state, params)
-    delta = jax.tree.map(jnp.add, state.delta, base_updates)
-    moved = jax.tree.map(lambda r, d, p: r + d - p, state.reference, delta,
-                         params)
-    return moved, OffsetState(base_state, state.reference, delta)
-
-  return optax.GradientTransformation(init, update)
 
 
 def make_timed_optimizer(name: str,
@@ -102,7 +70,7 @@ def make_timed_optimizer(name: str,
   if name == NO_OPTIMIZER:
     return optax.sgd(1e-30)
   if name == OFFSET_FLOOR:
-    return keeping_offset(make_optimizer("adam", learning_rate))
+    return offset_probe.keeping_offset(make_optimizer("adam", learning_rate))
   return make_optimizer(name, learning_rate)
 
 

@@ -1,4 +1,5 @@
-"""``results/control/speed.py``: its ``adam+offset`` probe and a run of it.
+"""The ``adam+offset`` probe (``benchmarks/offset_probe.py``) and a run of
+``results/control/speed.py`` with it.
 
 The probe is Adam stepping an offset from a reference point, as TRAC runs its
 base, with S fixed at 1; its row in the speed table is what holding TRAC's
@@ -28,14 +29,22 @@ LEARNING_RATE = 0.05
 ATOL = 2e-5
 
 
-@pytest.fixture(scope="module")
-def speed() -> ModuleType:
-  path = ROOT / "results" / "control" / "speed.py"
-  spec = importlib.util.spec_from_file_location("control_speed", path)
+def _load(path: pathlib.Path, name: str) -> ModuleType:
+  spec = importlib.util.spec_from_file_location(name, path)
   assert spec is not None and spec.loader is not None
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+@pytest.fixture(scope="module")
+def speed() -> ModuleType:
+  return _load(ROOT / "results" / "control" / "speed.py", "control_speed")
+
+
+@pytest.fixture(scope="module")
+def probe() -> ModuleType:
+  return _load(ROOT / "benchmarks" / "offset_probe.py", "offset_probe_module")
 
 
 def _numpy_adam(params, grads_seq, lr, b1=0.9, b2=0.999, eps=1e-8):
@@ -65,12 +74,12 @@ def _run(tx, params, grads_seq):
   return params, state
 
 
-def test_offset_probe_follows_adam_from_its_reference_point(speed):
+def test_offset_probe_follows_adam_from_its_reference_point(probe):
   shapes = {"w": (3, 4), "b": (4,)}
   params = {"w": jnp.linspace(-1.0, 1.0, 12).reshape(3, 4),
             "b": jnp.array([0.5, -0.25, 2.0, 0.0])}
   grads_seq = _grads(jax.random.key(0), shapes, steps=12)
-  tx = speed.keeping_offset(optax.adam(LEARNING_RATE))
+  tx = probe.keeping_offset(optax.adam(LEARNING_RATE))
   final, state = jax.jit(lambda p: _run(tx, p, grads_seq))(params)
   for name in shapes:
     expected = _numpy_adam(params[name], [g[name] for g in grads_seq],
@@ -82,13 +91,13 @@ def test_offset_probe_follows_adam_from_its_reference_point(speed):
                                rtol=1e-5, atol=ATOL)
 
 
-def test_offset_probe_under_vmap_steps_each_seed_as_alone(speed):
+def test_offset_probe_under_vmap_steps_each_seed_as_alone(probe):
   seeds = 3
   shapes = {"w": (seeds, 5), "b": (seeds, 2)}
   params = {"w": jnp.arange(15.0).reshape(seeds, 5) / 7,
             "b": jnp.ones((seeds, 2))}
   grads_seq = _grads(jax.random.key(1), shapes, steps=6)
-  tx = speed.keeping_offset(optax.adam(LEARNING_RATE))
+  tx = probe.keeping_offset(optax.adam(LEARNING_RATE))
   steps = len(grads_seq)
 
   def one_seed(p, g):  # g: each leaf [steps, ...]
@@ -106,8 +115,8 @@ def test_offset_probe_under_vmap_steps_each_seed_as_alone(speed):
                                  atol=ATOL)
 
 
-def test_offset_probe_needs_the_params(speed):
-  tx = speed.keeping_offset(optax.adam(LEARNING_RATE))
+def test_offset_probe_needs_the_params(probe):
+  tx = probe.keeping_offset(optax.adam(LEARNING_RATE))
   params = {"w": jnp.ones(3)}
   with pytest.raises(ValueError, match="needs the params"):
     tx.update(params, tx.init(params))
