@@ -157,25 +157,35 @@ def test_step_time_rl_variants_compile_the_form_they_name():
   assert conditionals == {"trac(adam)": 1, module.SELECT_SKIP: 1}
 
 
+def _reductions_per_variant(module: ModuleType, names: tuple[str, ...],
+                            platform: str) -> dict[str, int]:
+  """StableHLO reductions in the unbatched smoke step of each variant,
+  lowered for ``platform``."""
+  setup = module.setup(module.cases(smoke=True)[0], module.MODES[0])
+  tx = module.OPTIMIZERS["trac(adam)"]()
+  reductions = {}
+  for name in names:
+    # A function of its own each time: jit would reuse the first trace.
+    step = lambda params, state, grads: tx.update(grads, state, params)
+    with module._traced_as(name):
+      lowered = jax.jit(step).trace(setup.params, tx.init(setup.params),
+                                    setup.grads[0]).lower(
+                                        lowering_platforms=(platform,))
+    reductions[name] = len(re.findall(r"stablehlo\.reduce[\s(]",
+                                      lowered.as_text()))
+  return reductions
+
+
 @pytest.mark.rl  # step_time_rl.py imports the harness
 def test_step_time_rl_per_leaf_variant_reduces_leaf_by_leaf_on_a_gpu_too():
   """``<g, d> per leaf`` is what a GPU run compares trac(adam)'s groups with:
   lowered for a GPU, one reduction per leaf, where trac(adam) has one per
   group of leaves."""
   module = _load("benchmarks/step_time_rl.py")
-  setup = module.setup(module.cases(smoke=True)[0], module.MODES[0])
-  tx = module.OPTIMIZERS["trac(adam)"]()
-  reductions = {}
-  for name in ("trac(adam)", module.PER_LEAF):
-    # A function of its own each time: jit would reuse the first trace.
-    step = lambda params, state, grads: tx.update(grads, state, params)
-    with module._traced_as(name):
-      lowered = jax.jit(step).trace(setup.params, tx.init(setup.params),
-                                    setup.grads[0]).lower(
-                                        lowering_platforms=("cuda",))
-    reductions[name] = len(re.findall(r"stablehlo\.reduce[\s(]",
-                                      lowered.as_text()))
-  assert reductions == {"trac(adam)": 1, module.PER_LEAF: setup.leaves}
+  leaves = module.setup(module.cases(smoke=True)[0], module.MODES[0]).leaves
+  reductions = _reductions_per_variant(
+      module, ("trac(adam)", module.PER_LEAF), "cuda")
+  assert reductions == {"trac(adam)": 1, module.PER_LEAF: leaves}
 
 
 @pytest.mark.rl  # step_time_rl.py imports the harness
@@ -183,14 +193,6 @@ def test_step_time_rl_h_of_one_entry_has_no_inner_product_pass():
   """``h of one entry`` times TRAC's step without its inner product: its
   lowered step reduces nothing, where trac(adam)'s reduces its leaves."""
   module = _load("benchmarks/step_time_rl.py")
-  setup = module.setup(module.cases(smoke=True)[0], module.MODES[0])
-  tx = module.OPTIMIZERS["trac(adam)"]()
-  reductions = {}
-  for name in ("trac(adam)", module.H_OF_ONE):
-    step = lambda params, state, grads: tx.update(grads, state, params)
-    with module._traced_as(name):
-      lowered = jax.jit(step).trace(setup.params, tx.init(setup.params),
-                                    setup.grads[0]).lower()
-    reductions[name] = len(re.findall(r"stablehlo\.reduce[\s(]",
-                                      lowered.as_text()))
+  reductions = _reductions_per_variant(
+      module, ("trac(adam)", module.H_OF_ONE), "cpu")
   assert reductions[module.H_OF_ONE] == 0 < reductions["trac(adam)"]
