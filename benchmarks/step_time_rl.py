@@ -441,6 +441,12 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                             f"{TARGET_VMAP_EXCESS}",
                   "measured": batched / ratio,
                   "met": batched / ratio <= TARGET_VMAP_EXCESS})
+      if "non-finite" not in mode and OFFSET_PROBE in by[(case, mode)]:
+        state = by[(case, mode)][OFFSET_PROBE]["ratio"][1]
+        out.append({"target": f"(probe) {case}, {mode}: the same for "
+                              f"{OFFSET_PROBE}, TRAC's state alone",
+                    "measured": state / one[OFFSET_PROBE]["ratio"][1],
+                    "met": None, "note": "(probe)"})
       if on_cpu and "non-finite" not in mode:
         k_seeds = reduction_cost(by[(case, mode)])
         out.append({"target": f"(model) {case}, {mode}: the same with the "

@@ -149,10 +149,11 @@ def test_step_time_rl_reports_every_mode_with_fusions_and_traffic(
     assert 1.4 <= models[0]["measured"] < 10  # (14 + 2 k) / 10 for k >= 0
   else:
     assert not models
-  # The two probes that split TRAC's cost: its state alone, and TRAC without
-  # its inner product; the first moves Adam's bytes plus the offset's.
+  # The two probes that split TRAC's cost: its state alone (also under vmap
+  # over one seed), and TRAC without its inner product; the first moves
+  # Adam's bytes plus the offset's.
   probes = [t for t in step_time_rl["targets"] if t.get("note") == "(probe)"]
-  assert len(probes) == 2 and all(_positive(t["measured"]) for t in probes)
+  assert len(probes) == 3 and all(_positive(t["measured"]) for t in probes)
   unbatched = step_time_rl["results"][0]["optimizers"]
   assert (unbatched["adam+offset"]["traffic_param_copies"] >=
           unbatched["adam"]["traffic_param_copies"] + 2 - 1e-6)
