@@ -2,7 +2,7 @@
 # One short run of the benchmarks on whatever device JAX finds (a GPU if
 # jax[cuda] is installed), from the repository root, all outputs in $OUT:
 #
-#   OUT=/tmp/out bash benchmarks/device_check.sh          # about 6 minutes
+#   OUT=/tmp/out bash benchmarks/device_check.sh          # about 7 minutes
 #   OUT=/tmp/out FAST=1 bash benchmarks/device_check.sh   # a smoke run
 #
 # Needs jax, optax, chex, flax, numpy, scipy, matplotlib, tqdm, six, and for
@@ -40,10 +40,10 @@ if [ "$FAST" = 1 ]; then
   step 300 python results/control/speed.py --optimizers adam,trac --seeds 1 --rounds 2 \
     --iterations 2 > "$OUT/speed.md"
 else
-  # Time limits add up to 6.5 minutes.
+  # Time limits add up to 7.2 minutes.
   step 40 python benchmarks/skip_transfer_check.py --params 1e5 >> "$LOG"
   step 80 python benchmarks/step_time.py --sizes 1e5,1e7 --rounds 10 --out "$OUT" > /dev/null
-  step 120 python benchmarks/step_time_rl.py --rounds 10 \
+  step 160 python benchmarks/step_time_rl.py --rounds 10 \
     --cases "PPO;1e5 params, 10;1e6 params, 50" --out "$OUT" > /dev/null
   step 40 python benchmarks/lane_sums.py --out "$OUT" > /dev/null
   step 30 python benchmarks/erfi.py --out "$OUT" > /dev/null

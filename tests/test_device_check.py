@@ -81,7 +81,9 @@ def test_the_full_run_fits_the_time_its_header_gives():
                       DEVICE_CHECK.read_text())
   assert minutes is not None
   assert round(limits / 60, 1) == float(minutes.group(1))
-  assert limits <= 400  # with the machine's start, inside 15 device-minutes
+  # One device command may run 10 minutes; with the machine's start (minutes),
+  # inside 15 device-minutes.
+  assert limits <= 430
 
 
 @pytest.mark.rl
