@@ -58,7 +58,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks
 import offset_probe  # noqa: E402
 
 NO_OPTIMIZER = "none"
-OFFSET_FLOOR = offset_probe.NAME
+OFFSET_PROBE = offset_probe.NAME
 """Adam keeping TRAC's offset and reference point, S fixed at 1."""
 TARGET = 0.95
 """The harness's target: TRAC's env steps/s over Adam's."""
@@ -69,7 +69,7 @@ def make_timed_optimizer(name: str,
   """An optimizer of the harness, or one of this script's two probes."""
   if name == NO_OPTIMIZER:
     return optax.sgd(1e-30)
-  if name == OFFSET_FLOOR:
+  if name == OFFSET_PROBE:
     return offset_probe.keeping_offset(make_optimizer("adam", learning_rate))
   return make_optimizer(name, learning_rate)
 
@@ -110,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--optimizers", default="adam,trac,mechanic",
                  help="comma-separated names of trac_optax.lifelong.OPTIMIZERS"
-                      f" or {OFFSET_FLOOR} (adam and none are always timed)")
+                      f" or {OFFSET_PROBE} (adam and none are always timed)")
   p.add_argument("--seeds", default="1,2,8",
                  help="comma-separated numbers of vmapped seeds")
   p.add_argument("--iterations", type=int, default=5,
@@ -125,7 +125,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
   command_line = parser()
   args = command_line.parse_args(argv)
   names = args.optimizers.split(",")
-  known = [*OPTIMIZERS, OFFSET_FLOOR, NO_OPTIMIZER]
+  known = [*OPTIMIZERS, OFFSET_PROBE, NO_OPTIMIZER]
   unknown = [n for n in names if n not in known]
   if unknown:
     command_line.error(f"--optimizers: unknown {', '.join(map(repr, unknown))};"
