@@ -50,5 +50,6 @@ def keeping_offset(
                          params)
     return moved, OffsetState(base_state, state.reference, delta)
 
-  return optax.GradientTransformation(init, update)  # pyright: ignore[reportArgumentType]
-
+  # Optax types `update` as taking any OptState; this one takes its own.
+  return optax.GradientTransformation(
+      init, update)  # pyright: ignore[reportArgumentType]

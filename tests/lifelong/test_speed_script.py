@@ -3,7 +3,7 @@
 
 The probe is Adam stepping an offset from a reference point, as TRAC runs its
 base, with S fixed at 1; its row in the speed table is what holding TRAC's
-state costs in the harness. It is only a fair floor if it does the work it
+state costs in the harness. It measures that only if it does the work it
 claims, so its params are checked against a float64 NumPy Adam, alone and
 with seeds under ``vmap`` as the harness runs it.
 """
