@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import trac_optax
 from trac_optax.lifelong import _cli_options
+from trac_optax.lifelong._cli_options import positive_int
 from trac_optax.lifelong._config import LifelongConfig
 from trac_optax.lifelong._optimizers import OPTIMIZERS
 from trac_optax.lifelong._suites import SUITES
@@ -21,16 +22,6 @@ DEFAULT_OUT = "runs/lifelong"
 # Five tasks, not the paper's ten, so the default run fits ~5 minutes on a
 # 2-core CPU; every other default is the paper's protocol.
 DEFAULT_TASKS = 5
-
-
-def _positive_int(text: str) -> int:
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-  if value < 1:
-    raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-  return value
 
 
 _positive_float = _cli_options.number(0.0, low_open=True,
@@ -80,18 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument("--optimizers", type=_optimizer_list,
                       default=["adam", "trac"],
                       help="comma-separated, from: " + ", ".join(OPTIMIZERS))
-  parser.add_argument("--seeds", type=_positive_int, default=defaults.num_seeds,
+  parser.add_argument("--seeds", type=positive_int, default=defaults.num_seeds,
                       help="seeds, vmapped into one compiled run")
-  parser.add_argument("--tasks", type=_positive_int, default=DEFAULT_TASKS,
+  parser.add_argument("--tasks", type=positive_int, default=DEFAULT_TASKS,
                       help="tasks in the sequence (the first is unshifted; the "
                       f"paper's protocol has {defaults.num_tasks})")
-  parser.add_argument("--iterations-per-task", type=_positive_int,
+  parser.add_argument("--iterations-per-task", type=positive_int,
                       default=defaults.iterations_per_task,
                       help="PPO iterations per task")
-  parser.add_argument("--num-envs", type=_positive_int,
+  parser.add_argument("--num-envs", type=positive_int,
                       default=defaults.num_envs,
                       help="environments per seed")
-  parser.add_argument("--num-steps", type=_positive_int,
+  parser.add_argument("--num-steps", type=positive_int,
                       default=defaults.num_steps,
                       help="steps per environment per iteration")
   parser.add_argument("--learning-rate", type=_positive_float,
@@ -106,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="skip the PNG plots")
   parser.add_argument("--quiet", action="store_true",
                       help="no progress bars")
-  _cli_options.add_arguments(parser, _positive_int)
+  _cli_options.add_arguments(parser)
   return parser
 
 

@@ -41,6 +41,17 @@ def number(low: float, high: float = math.inf, *, message: str,
   return parse
 
 
+def positive_int(text: str) -> int:
+  """An argparse type: a whole number of at least 1."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+  return value
+
+
 def env_name(text: str) -> str:
   """An argparse type: a suite name or ``gym:<id>``."""
   try:
@@ -53,7 +64,7 @@ _fraction = number(0.0, 1.0, message="must be in [0, 1]")
 _non_negative = number(0.0, message="must be non-negative and finite")
 
 
-def add_arguments(parser: argparse.ArgumentParser, positive_int) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
   """Adds the protocol, network and baseline options to ``parser``."""
   parser.add_argument("--protocol", choices=PROTOCOLS,
                       default=LifelongConfig.protocol,
