@@ -9,7 +9,6 @@ without running anything.
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import re
 import shlex
@@ -19,25 +18,13 @@ from types import ModuleType
 import jax
 import pytest
 
+from tests.scripts import load_script
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEVICE_CHECK = ROOT / "benchmarks" / "device_check.sh"
 SCRIPTS = ("benchmarks/skip_transfer_check.py", "benchmarks/step_time.py",
            "benchmarks/step_time_rl.py", "benchmarks/lane_sums.py",
            "benchmarks/erfi.py", "results/control/speed.py")
-
-
-def _load(script: str) -> ModuleType:
-  """The script as a module. Loading it must not touch JAX's configuration
-  (this process runs other tests after this one)."""
-  path = ROOT / script
-  spec = importlib.util.spec_from_file_location(
-      "device_check_" + path.stem, path)
-  assert spec is not None and spec.loader is not None
-  module = importlib.util.module_from_spec(spec)
-  x64 = jax.config.jax_enable_x64
-  spec.loader.exec_module(module)
-  assert jax.config.jax_enable_x64 == x64, f"importing {script} changed x64"
-  return module
 
 
 def _branches() -> dict[str, list[tuple[int, str, list[str]]]]:
@@ -66,7 +53,7 @@ def test_every_command_line_parses(branch):
   steps = _branches()[branch]
   assert tuple(script for _, script, _ in steps) == SCRIPTS
   for _, script, args in steps:
-    module = _load(script)
+    module = load_script(script)
     if script.endswith("speed.py"):
       parsed = module.parse(args)
     else:
@@ -88,7 +75,7 @@ def test_the_full_run_fits_the_time_its_header_gives():
 
 @pytest.mark.rl
 def test_a_case_that_matches_nothing_stops_step_time_rl(capsys):
-  module = _load("benchmarks/step_time_rl.py")
+  module = load_script("benchmarks/step_time_rl.py")
   with pytest.raises(SystemExit) as stopped:
     module.main(["--cases", "PPO;1e5 parms, 10", "--out", "/nonexistent"])
   assert stopped.value.code == 2
@@ -115,7 +102,7 @@ def test_a_case_that_matches_nothing_stops_step_time_rl(capsys):
                  "--seeds must be at least 1; got 0", marks=pytest.mark.rl),
 ])
 def test_bad_arguments_stop_before_anything_runs(script, args, words, capsys):
-  module = _load(script)
+  module = load_script(script)
   with pytest.raises(SystemExit) as stopped:
     module.main(args)
   assert stopped.value.code == 2
@@ -127,7 +114,7 @@ def test_step_time_rl_targets_off_the_cpu_need_no_probes(monkeypatch):
   """Off the CPU the bandwidth probes are not timed (they feed XLA:CPU's
   traffic model only), so the targets must come without them: no floor
   rows, and the others as on a CPU."""
-  module = _load("benchmarks/step_time_rl.py")
+  module = load_script("benchmarks/step_time_rl.py")
   row = lambda ratio, fusions: {"ratio": (ratio, ratio, ratio),
                                 "fusions": fusions}
   results = [{"case": "tree", "mode": mode, "leaves": 10, "big_leaves": 4,
@@ -150,7 +137,7 @@ def test_step_time_rl_variants_compile_the_form_they_name():
   the unbatched step on the CPU, one conditional, as trac(adam) has. It once
   became a select silently: the patched function refused the keyword TRAC
   passes, and TRAC fell back to its select."""
-  module = _load("benchmarks/step_time_rl.py")
+  module = load_script("benchmarks/step_time_rl.py")
   setup = module.setup(module.cases(smoke=True)[0], module.MODES[0])
   conditionals = {}
   for name in ("trac(adam)", module.SELECT_SKIP):
@@ -183,7 +170,7 @@ def test_step_time_rl_per_leaf_variant_reduces_leaf_by_leaf_on_a_gpu_too():
   """``<g, d> per leaf`` is what a GPU run compares trac(adam)'s groups with:
   lowered for a GPU, one reduction per leaf, where trac(adam) has one per
   group of leaves."""
-  module = _load("benchmarks/step_time_rl.py")
+  module = load_script("benchmarks/step_time_rl.py")
   leaves = module.setup(module.cases(smoke=True)[0], module.MODES[0]).leaves
   reductions = _reductions_per_variant(
       module, ("trac(adam)", module.PER_LEAF), "cuda")
@@ -194,7 +181,7 @@ def test_step_time_rl_per_leaf_variant_reduces_leaf_by_leaf_on_a_gpu_too():
 def test_step_time_rl_h_of_one_entry_has_no_inner_product_pass():
   """``h of one entry`` times TRAC's step without its inner product: its
   lowered step reduces nothing, where trac(adam)'s reduces its leaves."""
-  module = _load("benchmarks/step_time_rl.py")
+  module = load_script("benchmarks/step_time_rl.py")
   reductions = _reductions_per_variant(
       module, ("trac(adam)", module.H_OF_ONE), "cpu")
   assert reductions[module.H_OF_ONE] == 0 < reductions["trac(adam)"]

@@ -6,11 +6,12 @@ The site itself is built with warnings as errors by `.ci/run`.
 
 import doctest
 import importlib
-import importlib.util
 import pathlib
 import re
 
 import pytest
+
+from tests.scripts import load_script
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 
@@ -35,21 +36,13 @@ def test_api_pages_document_every_public_name(page, module):
   assert not missing, f"add to docs/{page}: {sorted(missing)}"
 
 
-def _results_page():
-  spec = importlib.util.spec_from_file_location(
-      "_results_page", DOCS / "_results_page.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def test_results_page_fits_included_headings_under_its_sections(tmp_path):
   tables = tmp_path / "benchmarks" / "results"
   tables.mkdir(parents=True)
   (tables / "a.md").write_text("### A\n\n```\n# not a heading\n```\n#### A.1\n")
   (tables / "b.md").write_text("# B\n\n## B.1\n")
   (tables / "c.md").write_text("| x |\n|---|\n| 1 |\n\n## C.1\n")
-  page = _results_page().render(tmp_path)
+  page = load_script("docs/_results_page.py").render(tmp_path)
   includes = re.findall(r"\{include\} \.\./\.\./(\S+)\n:heading-offset: (\d+)", page)
   # a: top level 3 stays 3; b: 1 -> 3; c: under an added level-3 label, 2 -> 4.
   assert includes == [("benchmarks/results/a.md", "0"),

@@ -11,9 +11,7 @@ with seeds under ``vmap`` as the harness runs it.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
-import pathlib
 from types import ModuleType
 
 import jax
@@ -22,29 +20,22 @@ import numpy as np
 import optax
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
+
 LEARNING_RATE = 0.05
 # float32 Adam against float64: its bias correction 1 - 0.999**t loses about
 # four digits at small t, so each step's update is off by up to ~2e-6 here.
 ATOL = 2e-5
 
 
-def _load(path: pathlib.Path, name: str) -> ModuleType:
-  spec = importlib.util.spec_from_file_location(name, path)
-  assert spec is not None and spec.loader is not None
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 @pytest.fixture(scope="module")
 def speed() -> ModuleType:
-  return _load(ROOT / "results" / "control" / "speed.py", "control_speed")
+  return load_script("results/control/speed.py")
 
 
 @pytest.fixture(scope="module")
 def probe() -> ModuleType:
-  return _load(ROOT / "benchmarks" / "offset_probe.py", "offset_probe_module")
+  return load_script("benchmarks/offset_probe.py")
 
 
 def _numpy_adam(params, grads_seq, lr, b1=0.9, b2=0.999, eps=1e-8):
